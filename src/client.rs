@@ -1,0 +1,335 @@
+//! [`Client`]: one provider, one registered client; logs in, refreshes, revokes.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::Utc;
+use openidconnect::{AccessToken, RefreshToken};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::authorize::{self, AuthorizeOptions, PendingLogin};
+use crate::callback::{state_digest, AuthorizationResponse};
+use crate::config::Settings;
+use crate::error::{Endpoint, Error, IdTokenProblem};
+use crate::http;
+use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
+use crate::metadata::{self, ProviderMetadata};
+use crate::tokens::{self, TokenResponse, TokenSet};
+
+/// Which token to revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// The access token.
+    Access,
+    /// The refresh token (most providers then end the whole login).
+    Refresh,
+}
+
+/// An OpenID Connect / OAuth 2.0 client for one provider. Cheap to clone; clones share
+/// the HTTP connection pool and the metadata and JWKS caches.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    http: reqwest::Client,
+    metadata: RwLock<(Arc<ProviderMetadata>, Instant)>,
+    jwks: JwksCache,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Creates the client: fetches and checks the provider's metadata (or takes the
+    /// configured endpoints when discovery is off).
+    pub async fn discover(settings: Settings) -> Result<Client, Error> {
+        let http = http::build_client(&settings)?;
+        let metadata = metadata::load(&http, &settings).await?;
+        metadata::check_endpoints_are_secure(&metadata)?;
+        metadata::check_scopes_supported(&settings.scopes, &metadata)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                settings,
+                http,
+                metadata: RwLock::new((Arc::new(metadata), Instant::now())),
+                jwks: JwksCache::default(),
+            }),
+        })
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The provider metadata in use.
+    pub fn metadata(&self) -> Arc<ProviderMetadata> {
+        match self.inner.metadata.read() {
+            Ok(guard) => guard.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    /// The HTTP client (timeouts set, redirects off), for calls to the provider's API.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Metadata, discovered again once the cache lifetime has passed. A failed refresh
+    /// keeps the old metadata (the provider may be briefly down).
+    async fn fresh_metadata(&self) -> Arc<ProviderMetadata> {
+        let (current, at) = match self.inner.metadata.read() {
+            Ok(g) => (g.0.clone(), g.1),
+            Err(p) => {
+                let g = p.into_inner();
+                (g.0.clone(), g.1)
+            }
+        };
+        if !current.discovered || at.elapsed() < self.inner.settings.metadata_ttl {
+            return current;
+        }
+        match metadata::load(&self.inner.http, &self.inner.settings).await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                if let Ok(mut g) = self.inner.metadata.write() {
+                    *g = (fresh.clone(), Instant::now());
+                }
+                fresh
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh provider metadata; keeping the cached copy");
+                current
+            }
+        }
+    }
+
+    /// Starts a login with the configured scopes: returns the URL to open in the browser
+    /// and the [`PendingLogin`] to complete it with.
+    pub fn authorize(&self) -> Result<(Url, PendingLogin), Error> {
+        self.authorize_with(AuthorizeOptions::new())
+    }
+
+    /// Starts a login with other scopes or extra parameters.
+    pub fn authorize_with(&self, options: AuthorizeOptions) -> Result<(Url, PendingLogin), Error> {
+        authorize::authorization_url(&self.inner.settings, &self.metadata(), options)
+    }
+
+    /// Checks the redirect and exchanges its code: [`PendingLogin::verify_callback`], then
+    /// [`Client::exchange`].
+    pub async fn complete(&self, pending: PendingLogin, redirect: &str) -> Result<TokenSet, Error> {
+        let response = pending.verify_callback(redirect, &self.metadata())?;
+        self.exchange(pending, response).await
+    }
+
+    /// Exchanges a checked authorization response for tokens (RFC 6749 4.1.3 with the PKCE
+    /// verifier, RFC 7636 4.5) and verifies the ID token when `openid` was requested.
+    pub async fn exchange(
+        &self,
+        pending: PendingLogin,
+        response: AuthorizationResponse,
+    ) -> Result<TokenSet, Error> {
+        if response.state_digest != state_digest(pending.state.secret()) {
+            return Err(Error::StateMismatch);
+        }
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", response.code.secret().clone()),
+            ("redirect_uri", pending.redirect_uri.to_string()),
+            ("code_verifier", pending.verifier.secret().clone()),
+        ];
+        let answer = self.token_request(form).await?;
+        let now = Utc::now();
+        let id_token = match (&answer.id_token, pending.scopes.is_openid()) {
+            (Some(raw), true) => Some(IdToken::new(raw.clone())),
+            (None, true) => return Err(Error::IdTokenMissing),
+            (_, false) => None,
+        };
+        let access_token = AccessToken::new(answer.access_token.clone());
+        let claims = match &id_token {
+            Some(raw) => Some(
+                self.verify_id_token(raw, pending.nonce.as_ref(), Some(&access_token))
+                    .await?,
+            ),
+            None => None,
+        };
+        let mut extras: std::collections::BTreeMap<String, Value> = answer.extra.clone().into_iter().collect();
+        for (k, v) in response.extras {
+            extras.insert(k, Value::String(v));
+        }
+        tracing::info!(
+            subject = claims.as_ref().map(|c| c.sub.as_str()),
+            "login completed"
+        );
+        Ok(TokenSet {
+            access_token,
+            token_type: answer.token_type.clone().unwrap_or_else(|| "Bearer".to_owned()),
+            refresh_token: answer.refresh_token.clone().map(RefreshToken::new),
+            id_token,
+            id_token_claims: claims,
+            expires_at: answer.expires_at(now),
+            scopes: answer.granted_scopes(&pending.scopes),
+            obtained_at: now,
+            extras,
+        })
+    }
+
+    /// Refreshes the tokens (RFC 6749 6). Keeps the old refresh token when the provider
+    /// returns none, stores the new one when it rotates. A refreshed ID token must name
+    /// the same subject. `invalid_grant` means the user must log in again
+    /// ([`Error::is_invalid_grant`]).
+    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, Error> {
+        let refresh_token = tokens.refresh_token.as_ref().ok_or(Error::NoRefreshToken)?;
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.secret().clone()),
+        ];
+        let answer = self.token_request(form).await?;
+        let now = Utc::now();
+        let access_token = AccessToken::new(answer.access_token.clone());
+        let (id_token, claims) = match (&answer.id_token, &tokens.id_token_claims) {
+            (Some(raw), Some(old)) => {
+                let raw = IdToken::new(raw.clone());
+                let claims = self.verify_id_token(&raw, None, Some(&access_token)).await?;
+                if claims.sub != old.sub {
+                    return Err(IdTokenProblem::SubjectChanged.into());
+                }
+                (Some(raw), Some(claims))
+            }
+            _ => (tokens.id_token.clone(), tokens.id_token_claims.clone()),
+        };
+        let mut extras = tokens.extras.clone();
+        extras.extend(answer.extra.clone());
+        tracing::debug!(rotated = answer.refresh_token.is_some(), "tokens refreshed");
+        Ok(TokenSet {
+            access_token,
+            token_type: answer
+                .token_type
+                .clone()
+                .unwrap_or_else(|| tokens.token_type.clone()),
+            refresh_token: answer
+                .refresh_token
+                .clone()
+                .map(RefreshToken::new)
+                .or_else(|| tokens.refresh_token.clone()),
+            id_token,
+            id_token_claims: claims,
+            expires_at: answer.expires_at(now),
+            scopes: answer.granted_scopes(&tokens.scopes),
+            obtained_at: now,
+            extras,
+        })
+    }
+
+    /// Revokes a token at the provider (RFC 7009).
+    pub async fn revoke(&self, tokens: &TokenSet, kind: TokenKind) -> Result<(), Error> {
+        let (token, hint) = match kind {
+            TokenKind::Access => (tokens.access_token.secret().clone(), "access_token"),
+            TokenKind::Refresh => (
+                tokens
+                    .refresh_token
+                    .as_ref()
+                    .ok_or(Error::NoRefreshToken)?
+                    .secret()
+                    .clone(),
+                "refresh_token",
+            ),
+        };
+        let metadata = self.fresh_metadata().await;
+        let url = metadata.endpoint(Endpoint::Revocation)?.clone();
+        let mut form = vec![("token", token), ("token_type_hint", hint.to_owned())];
+        let s = &self.inner.settings;
+        let request = tokens::authenticate(
+            self.inner.http.post(url.clone()),
+            &mut form,
+            s.client_auth,
+            s.client_id.as_str(),
+            s.client_secret.as_ref(),
+        )
+        .form(&form);
+        let resp = http::send(Endpoint::Revocation, &url, request).await?;
+        let answer = http::read_answer(Endpoint::Revocation, &url, resp).await?;
+        http::reject_redirect(Endpoint::Revocation, &url, &answer)?;
+        http::reject_error_status(Endpoint::Revocation, &url, &answer)?;
+        tracing::info!(token = hint, "token revoked");
+        Ok(())
+    }
+
+    /// Revokes the refresh token, which ends the login at most providers.
+    pub async fn revoke_refresh_token(&self, tokens: &TokenSet) -> Result<(), Error> {
+        self.revoke(tokens, TokenKind::Refresh).await
+    }
+
+    /// Fetches the userinfo claims (OpenID Connect Core 5.3). When the login has an ID
+    /// token, the answer's `sub` must equal the ID token's.
+    pub async fn userinfo(&self, tokens: &TokenSet) -> Result<Map<String, Value>, Error> {
+        let metadata = self.fresh_metadata().await;
+        let url = metadata.endpoint(Endpoint::Userinfo)?.clone();
+        let request = self
+            .inner
+            .http
+            .get(url.clone())
+            .bearer_auth(tokens.access_token.secret());
+        let claims: Map<String, Value> = http::fetch_json(Endpoint::Userinfo, &url, request).await?;
+        if let Some(id) = &tokens.id_token_claims {
+            if claims.get("sub").and_then(Value::as_str) != Some(id.sub.as_str()) {
+                return Err(Error::UserinfoSubjectMismatch);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Posts a grant to the token endpoint with client authentication.
+    async fn token_request(&self, mut form: Vec<(&'static str, String)>) -> Result<TokenResponse, Error> {
+        let metadata = self.fresh_metadata().await;
+        let url = metadata.endpoint(Endpoint::Token)?.clone();
+        let s = &self.inner.settings;
+        let request = tokens::authenticate(
+            self.inner.http.post(url.clone()),
+            &mut form,
+            s.client_auth,
+            s.client_id.as_str(),
+            s.client_secret.as_ref(),
+        )
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&form);
+        http::fetch_json(Endpoint::Token, &url, request).await
+    }
+
+    async fn verify_id_token(
+        &self,
+        raw: &IdToken,
+        nonce: Option<&openidconnect::Nonce>,
+        access_token: Option<&AccessToken>,
+    ) -> Result<IdTokenClaims, Error> {
+        let metadata = self.fresh_metadata().await;
+        let jwks_uri = metadata.endpoint(Endpoint::Jwks)?;
+        let s = &self.inner.settings;
+        let expect = Expectations {
+            issuer: &s.issuer,
+            client_id: s.client_id.as_str(),
+            allowed_algs: id_token::allowed_algorithms(
+                metadata.id_token_signing_alg_values_supported.as_deref(),
+            ),
+            skew: s.clock_skew,
+            nonce,
+            access_token,
+        };
+        let keys = KeySource {
+            http: &self.inner.http,
+            jwks_uri,
+            cache: &self.inner.jwks,
+            ttl: s.metadata_ttl,
+            cooldown: s.jwks_refetch_cooldown,
+        };
+        id_token::verify(raw, &expect, &keys).await
+    }
+}

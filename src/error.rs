@@ -1,0 +1,370 @@
+//! The error type of the login flow.
+//!
+//! Every message says what happened and what to do next. No message ever carries a
+//! secret: codes, verifiers, state, nonces, tokens and the client secret are never
+//! formatted into an error. Configuration problems have their own type,
+//! [`ConfigError`](crate::config::ConfigError).
+
+use std::fmt;
+
+use crate::config::ConfigError;
+
+/// Which endpoint of the provider a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The OpenID Connect discovery document (`/.well-known/openid-configuration`).
+    Discovery,
+    /// The authorization endpoint (the browser's side of the login).
+    Authorization,
+    /// The JSON Web Key Set that signs ID tokens.
+    Jwks,
+    /// The token endpoint (code exchange and refresh).
+    Token,
+    /// The token revocation endpoint (RFC 7009).
+    Revocation,
+    /// The userinfo endpoint.
+    Userinfo,
+    /// The provider's API (for example lexoffice's `/v1/profile`).
+    Api,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Endpoint::Discovery => "discovery endpoint",
+            Endpoint::Authorization => "authorization endpoint",
+            Endpoint::Jwks => "JWKS endpoint",
+            Endpoint::Token => "token endpoint",
+            Endpoint::Revocation => "revocation endpoint",
+            Endpoint::Userinfo => "userinfo endpoint",
+            Endpoint::Api => "API",
+        })
+    }
+}
+
+/// Why an ID token was refused. Each variant names the rule of OpenID Connect Core
+/// 3.1.3.7 that it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdTokenProblem {
+    /// The token is not a well-formed JWS in compact serialization.
+    #[error("it is not a well-formed JWT ({0})")]
+    Malformed(String),
+    /// The token is unsigned (`alg: none`).
+    #[error("it is unsigned (alg \"none\"), which is never accepted")]
+    Unsigned,
+    /// The token's algorithm is not one the provider announced, or is an HMAC algorithm.
+    #[error("it is signed with {alg}, which is not allowed here (allowed: {allowed})")]
+    DisallowedAlgorithm {
+        /// The `alg` of the token's header.
+        alg: String,
+        /// The algorithms that are accepted.
+        allowed: String,
+    },
+    /// No key of the JWKS matches the token, even after fetching the JWKS again.
+    #[error("no key in the provider's JWKS matches it (kid {kid:?}), even after fetching the JWKS again")]
+    UnknownKey {
+        /// The `kid` of the token's header, if any.
+        kid: Option<String>,
+    },
+    /// The signature does not verify with the provider's key.
+    #[error("its signature does not verify with the provider's published key")]
+    BadSignature,
+    /// `iss` is not the configured issuer.
+    #[error("its issuer is not the configured issuer")]
+    WrongIssuer,
+    /// `aud` does not contain this client's id.
+    #[error("its audience does not include this client's id")]
+    WrongAudience,
+    /// `azp` is missing (with several audiences) or is not this client's id.
+    #[error("its authorized party (azp) is missing or is not this client's id")]
+    WrongAuthorizedParty,
+    /// `exp` is in the past (beyond the allowed clock skew).
+    #[error("it has expired (exp is in the past, beyond the allowed clock skew)")]
+    Expired,
+    /// `nbf` is in the future (beyond the allowed clock skew).
+    #[error("it is not valid yet (nbf is in the future, beyond the allowed clock skew)")]
+    NotYetValid,
+    /// `iat` is in the future (beyond the allowed clock skew).
+    #[error("it was issued in the future (iat), beyond the allowed clock skew; check this machine's clock")]
+    IssuedInFuture,
+    /// A claim the spec requires is missing.
+    #[error("the required claim {0} is missing")]
+    MissingClaim(String),
+    /// `nonce` is missing or is not the one this login sent.
+    #[error("its nonce does not match the one this login sent (a replayed or foreign token)")]
+    NonceMismatch,
+    /// `at_hash` does not match the access token.
+    #[error("its at_hash does not match the access token it came with")]
+    AtHashMismatch,
+    /// A refreshed ID token names another subject than the original one.
+    #[error("a refreshed ID token names another subject than the login it refreshes")]
+    SubjectChanged,
+}
+
+/// Everything that can go wrong in the login flow.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings are invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// The HTTP client could not be built.
+    #[error("could not set up the HTTP client: {0}")]
+    HttpSetup(String),
+
+    /// The provider could not be reached.
+    #[error("could not reach the {endpoint} at {url}: {reason}; check the network and the issuer or endpoint URLs in your configuration")]
+    Unreachable {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL that was requested (never carries a secret).
+        url: String,
+        /// What the HTTP client said.
+        reason: String,
+    },
+
+    /// The provider did not answer in time.
+    #[error("the {endpoint} at {url} did not answer within the timeout; the provider may be down or slow, try again later or raise http.request_timeout_secs")]
+    Timeout {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL that was requested.
+        url: String,
+    },
+
+    /// The provider answered with a redirect, which is never followed for these requests.
+    #[error("the {endpoint} at {url} answered with a redirect (HTTP {status}) to {location:?}; redirects are not followed for {endpoint} requests, so configure the final URL")]
+    UnexpectedRedirect {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL that was requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The `Location` header, if any.
+        location: Option<String>,
+    },
+
+    /// The provider answered with something that is not the JSON the protocol defines
+    /// (an HTML error page, an empty body, a 5xx status).
+    #[error("the {endpoint} at {url} answered HTTP {status} with {content_type} instead of the expected JSON; the provider may be failing, try again later")]
+    UnexpectedResponse {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL that was requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The `Content-Type` of the answer.
+        content_type: String,
+    },
+
+    /// The provider sent JSON that is malformed or lacks a required field.
+    #[error("the {endpoint} at {url} sent a malformed answer ({detail}); the provider may be failing, try again later")]
+    MalformedResponse {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL that was requested.
+        url: String,
+        /// What is wrong with it (never the body itself).
+        detail: String,
+    },
+
+    /// The provider refused a request with an OAuth error (RFC 6749 5.2).
+    #[error("the {endpoint} refused the request: {code}{}; {}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), oauth_hint(code))]
+    OAuth {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code, for example `invalid_grant`.
+        code: String,
+        /// The provider's `error_description`.
+        description: Option<String>,
+    },
+
+    /// The discovery document names another issuer than the configured one.
+    #[error("the discovery document names the issuer {found:?}, but the configuration says {expected:?}; they must match exactly (OpenID Connect Discovery 4.3): fix `issuer` in your configuration")]
+    IssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The issuer in the discovery document.
+        found: String,
+    },
+
+    /// The provider does not support PKCE with S256.
+    #[error("the provider announces PKCE methods {supported:?} but not S256; this client only logs in with S256 PKCE")]
+    PkceS256Unsupported {
+        /// The methods the provider announces.
+        supported: Vec<String>,
+    },
+
+    /// A requested scope is not among the provider's `scopes_supported`.
+    #[error("the provider does not support the scope(s) {}; it supports: {}; remove them from `scopes`", unknown.join(", "), supported.join(" "))]
+    UnsupportedScopes {
+        /// The requested scopes that are not supported.
+        unknown: Vec<String>,
+        /// What the provider supports.
+        supported: Vec<String>,
+    },
+
+    /// An endpoint the operation needs is neither discovered nor configured.
+    #[error("the provider has no {endpoint} (neither in its discovery document nor in `endpoints.{key}`); configure `endpoints.{key}` if it has one")]
+    MissingEndpoint {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The configuration key that would set it.
+        key: &'static str,
+    },
+
+    /// An endpoint URL is not https (plain http is only allowed on loopback).
+    #[error("the {endpoint} URL {url} is not https; plain http is only allowed for loopback hosts")]
+    InsecureEndpoint {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The URL.
+        url: String,
+    },
+
+    /// The redirect could not be read as a URL or query string.
+    #[error("the redirect could not be read: {0}; pass the whole URL the browser was sent to, or its query string")]
+    MalformedCallback(String),
+
+    /// A callback parameter appears more than once (RFC 6749 3.1).
+    #[error("the redirect carries the parameter {0:?} more than once, which is never valid; start the login again")]
+    RepeatedParameter(String),
+
+    /// The callback carries no `state`.
+    #[error("the redirect carries no state: it does not belong to the login in progress; start the login again")]
+    StateMissing,
+
+    /// The callback's `state` is not the one this login sent.
+    #[error("state mismatch: this callback does not belong to the login in progress; start the login again")]
+    StateMismatch,
+
+    /// The callback's `iss` (RFC 9207) is not the configured issuer.
+    #[error("the redirect comes from the issuer {found:?}, not from {expected:?} (RFC 9207): a mix-up attack or a misconfigured issuer; start the login again")]
+    IssuerParameterMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The `iss` of the callback.
+        found: String,
+    },
+
+    /// The provider promises `iss` on redirects, but this one has none.
+    #[error("the provider promises an `iss` parameter on every redirect (RFC 9207), but this one has none; start the login again")]
+    IssuerParameterMissing,
+
+    /// The provider refused the authorization (for example the user denied consent).
+    #[error("the provider refused the login: {code}{}; {}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), authorize_hint(code))]
+    AuthorizationDenied {
+        /// The `error` code, for example `access_denied`.
+        code: String,
+        /// The provider's `error_description`.
+        description: Option<String>,
+    },
+
+    /// The callback has neither a code nor an error.
+    #[error("the redirect carries no authorization code; start the login again")]
+    CodeMissing,
+
+    /// The token response lacks an ID token although `openid` was requested.
+    #[error("the token endpoint returned no ID token although the scope `openid` was requested; the provider may not support OpenID Connect: remove `openid` from `scopes`")]
+    IdTokenMissing,
+
+    /// The ID token failed verification.
+    #[error("the ID token was refused: {0}; do not trust this login, start it again")]
+    IdToken(#[from] IdTokenProblem),
+
+    /// There is no refresh token to refresh with.
+    #[error("this login has no refresh token (ask for `offline_access`, or the provider does not issue one); log in again")]
+    NoRefreshToken,
+
+    /// Userinfo named another subject than the ID token.
+    #[error("the userinfo endpoint names another subject than the ID token (OpenID Connect Core 5.3.2); do not trust this answer")]
+    UserinfoSubjectMismatch,
+
+    /// The login has to be done again (the refresh token is no longer accepted).
+    #[error("the login has expired or was revoked at the provider ({reason}); log in again")]
+    LoginRequired {
+        /// What the provider said.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Whether the provider answered `invalid_grant`: the code or refresh token is no
+    /// longer valid, and the user must log in again.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, Error::OAuth { code, .. } if code == "invalid_grant")
+            || matches!(self, Error::LoginRequired { .. })
+    }
+
+    /// Whether trying again later may succeed (network trouble, timeouts, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::UnexpectedResponse { status, .. } => *status >= 500 || *status == 429,
+            Error::MalformedResponse { .. } => true,
+            Error::OAuth { code, status, .. } => {
+                *status >= 500 || code == "temporarily_unavailable" || code == "server_error"
+            }
+            _ => false,
+        }
+    }
+}
+
+fn oauth_hint(code: &str) -> &'static str {
+    match code {
+        "invalid_grant" => "the code or refresh token is expired, used or revoked: log in again",
+        "invalid_client" | "unauthorized_client" => {
+            "check the client id, the client secret and `client_auth`"
+        }
+        "invalid_scope" => "remove the scopes the provider does not grant",
+        "invalid_request" => "the provider rejected the request's form; check the configuration",
+        "unsupported_grant_type" => "the provider does not allow this grant for this client",
+        "temporarily_unavailable" | "server_error" => "the provider is failing; try again later",
+        _ => "see the provider's documentation for this error code",
+    }
+}
+
+fn authorize_hint(code: &str) -> &'static str {
+    match code {
+        "access_denied" => "the user (or the provider) declined; start the login again to retry",
+        "invalid_scope" => "remove the scopes the provider does not offer and start again",
+        "login_required" | "consent_required" | "interaction_required" => {
+            "the provider needs the user in the browser; start the login again"
+        }
+        "temporarily_unavailable" | "server_error" => "the provider is failing; try again later",
+        _ => "check the client's registration at the provider and start the login again",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_mismatch_message_says_what_to_do() {
+        let msg = Error::StateMismatch.to_string();
+        assert!(msg.contains("start the login again"), "{msg}");
+    }
+
+    #[test]
+    fn oauth_error_message_carries_code_and_hint() {
+        let e = Error::OAuth {
+            endpoint: Endpoint::Token,
+            status: 400,
+            code: "invalid_grant".into(),
+            description: Some("refresh token reused".into()),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("invalid_grant (refresh token reused)"), "{msg}");
+        assert!(msg.contains("log in again"), "{msg}");
+        assert!(e.is_invalid_grant());
+        assert!(!e.is_transient());
+    }
+}

@@ -1,0 +1,237 @@
+//! The HTTP client and the reading of provider answers.
+//!
+//! One rule per function: no redirects are followed, answers are size-capped, a non-2xx
+//! answer is read as an OAuth error where it is one, and anything that is not JSON is
+//! reported with its status and content type, never with its body (an HTML error page
+//! may echo what was sent).
+
+use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::{RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::config::Settings;
+use crate::error::{Endpoint, Error};
+
+/// The largest answer read from a provider.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Builds the HTTP client: timeouts from the settings, redirects never followed.
+pub(crate) fn build_client(settings: &Settings) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .user_agent(concat!("lexoffice-login/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::HttpSetup(e.to_string()))
+}
+
+/// Sends a request, turning transport failures into errors that name the endpoint.
+pub(crate) async fn send(
+    endpoint: Endpoint,
+    url: &url::Url,
+    request: RequestBuilder,
+) -> Result<Response, Error> {
+    tracing::debug!(%endpoint, url = %url, "request");
+    match request.send().await {
+        Ok(resp) => {
+            tracing::debug!(%endpoint, status = resp.status().as_u16(), "response");
+            Ok(resp)
+        }
+        Err(e) if e.is_timeout() => Err(Error::Timeout {
+            endpoint,
+            url: url.to_string(),
+        }),
+        Err(e) => Err(Error::Unreachable {
+            endpoint,
+            url: url.to_string(),
+            reason: describe(&e),
+        }),
+    }
+}
+
+/// What went wrong, without the URL (the caller names it) and with the causes.
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut msg = if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the answer could not be read"
+    } else {
+        "the request failed"
+    }
+    .to_owned();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// The parts of an answer that the reading rules look at.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) location: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Reads an answer's status, headers and (capped) body.
+pub(crate) async fn read_answer(
+    endpoint: Endpoint,
+    url: &url::Url,
+    mut resp: Response,
+) -> Result<Answer, Error> {
+    let status = resp.status().as_u16();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header(CONTENT_TYPE).unwrap_or_else(|| "no content type".to_owned());
+    let location = header(LOCATION);
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(Error::MalformedResponse {
+                        endpoint,
+                        url: url.to_string(),
+                        detail: format!("the answer is larger than {MAX_BODY} bytes"),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => {
+                return Err(Error::Timeout {
+                    endpoint,
+                    url: url.to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Unreachable {
+                    endpoint,
+                    url: url.to_string(),
+                    reason: describe(&e),
+                })
+            }
+        }
+    }
+    Ok(Answer {
+        status,
+        content_type,
+        location,
+        body,
+    })
+}
+
+/// The error body of RFC 6749 5.2.
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    error_description: Option<String>,
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// A redirect is never followed for back-channel requests.
+pub(crate) fn reject_redirect(endpoint: Endpoint, url: &url::Url, a: &Answer) -> Result<(), Error> {
+    if (300..400).contains(&a.status) {
+        return Err(Error::UnexpectedRedirect {
+            endpoint,
+            url: url.to_string(),
+            status: a.status,
+            location: a.location.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// A non-2xx answer is an OAuth error where its body is one, else an unexpected answer.
+pub(crate) fn reject_error_status(
+    endpoint: Endpoint,
+    url: &url::Url,
+    a: &Answer,
+) -> Result<(), Error> {
+    if (200..300).contains(&a.status) {
+        return Ok(());
+    }
+    if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(&a.body) {
+        return Err(Error::OAuth {
+            endpoint,
+            status: a.status,
+            code: err.error,
+            description: err.error_description,
+        });
+    }
+    Err(Error::UnexpectedResponse {
+        endpoint,
+        url: url.to_string(),
+        status: a.status,
+        content_type: a.content_type.clone(),
+    })
+}
+
+/// Parses a successful JSON answer into `T`.
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    url: &url::Url,
+    a: &Answer,
+) -> Result<T, Error> {
+    if !is_json(&a.content_type) {
+        return Err(Error::UnexpectedResponse {
+            endpoint,
+            url: url.to_string(),
+            status: a.status,
+            content_type: a.content_type.clone(),
+        });
+    }
+    serde_json::from_slice(&a.body).map_err(|e| Error::MalformedResponse {
+        endpoint,
+        url: url.to_string(),
+        // serde_json's messages name the field and position, never the values.
+        detail: e.to_string(),
+    })
+}
+
+/// Sends a request and reads a JSON answer, applying every rule above.
+pub(crate) async fn fetch_json<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    url: &url::Url,
+    request: RequestBuilder,
+) -> Result<T, Error> {
+    let resp = send(endpoint, url, request).await?;
+    let answer = read_answer(endpoint, url, resp).await?;
+    reject_redirect(endpoint, url, &answer)?;
+    reject_error_status(endpoint, url, &answer)?;
+    parse_json(endpoint, url, &answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("Application/JSON"));
+        assert!(is_json("application/jwk-set+json"));
+        assert!(!is_json("text/html"));
+        assert!(!is_json("no content type"));
+    }
+}

@@ -1,0 +1,65 @@
+//! Log applications into lexoffice (Lexware Office) and other OpenID Connect / OAuth 2.0
+//! providers: the authorization-code flow with PKCE (S256), `state`, `nonce` and RFC 9207
+//! `iss` checks, ID tokens verified against the provider's JWKS, typed lexoffice scopes,
+//! and refresh and revocation. No secret ever appears in `Debug` output, error messages
+//! or logs.
+//!
+//! ```no_run
+//! use lexoffice_login::{Client, Settings};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // config/default.toml + config/production.toml + LEXOFFICE_LOGIN_* variables
+//! // (LEXOFFICE_LOGIN_CLIENT_ID, LEXOFFICE_LOGIN_CLIENT_SECRET).
+//! let settings = Settings::load(Some("production"))?;
+//! let client = Client::discover(settings).await?;
+//!
+//! // 1. Send the user's browser to `url`; keep `pending` (server-side) until it returns.
+//! let (url, pending) = client.authorize()?;
+//! println!("open {url}");
+//!
+//! // 2. The provider redirects to the redirect URI; hand that URL over.
+//! let redirect = "http://127.0.0.1:8765/callback?code=...&state=...";
+//! let tokens = client.complete(pending, redirect).await?;
+//!
+//! // 3. Keep the tokens fresh.
+//! if tokens.expires_within(std::time::Duration::from_secs(120)) {
+//!     let tokens = client.refresh(&tokens).await?;
+//!     # let _ = tokens;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where a provider publishes OpenID Connect discovery, endpoints and supported scopes come
+//! from its metadata; where it does not (lexoffice's Partner API), they come from the
+//! configuration ([`Settings`]). The [`sandbox`] module (feature `sandbox`, on by default)
+//! runs a local issuer that behaves like lexoffice, for examples and tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+mod authorize;
+mod callback;
+mod client;
+pub mod config;
+mod error;
+mod http;
+mod id_token;
+pub mod metadata;
+mod scope;
+mod tokens;
+
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
+pub use authorize::{AuthorizeOptions, PendingLogin};
+pub use callback::AuthorizationResponse;
+pub use client::{Client, TokenKind};
+pub use config::{ClientAuthMethod, ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings, SettingsBuilder};
+pub use error::{Endpoint, Error, IdTokenProblem};
+pub use id_token::{IdToken, IdTokenClaims};
+pub use metadata::ProviderMetadata;
+pub use scope::{Preset, Scope, ScopeError, Scopes, UnknownPreset};
+pub use tokens::TokenSet;
+
+/// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.
+pub use openidconnect::{AccessToken, ClientId, ClientSecret, RefreshToken};

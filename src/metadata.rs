@@ -1,0 +1,290 @@
+//! Provider metadata: discovered from `.well-known/openid-configuration` (or an override
+//! URL), or built from static endpoints where a provider publishes none.
+//!
+//! Each check is one function named after the rule it enforces. Fields a provider leaves
+//! out of its discovery document (DATEV omits several) never fail the client.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::config::{is_secure_url, Discovery, Settings};
+use crate::error::{Endpoint, Error};
+use crate::http;
+use crate::scope::Scopes;
+
+/// What the client knows about the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: Option<Url>,
+    /// Token endpoint.
+    pub token_endpoint: Option<Url>,
+    /// Revocation endpoint (RFC 7009).
+    pub revocation_endpoint: Option<Url>,
+    /// Userinfo endpoint.
+    pub userinfo_endpoint: Option<Url>,
+    /// JSON Web Key Set.
+    pub jwks_uri: Option<Url>,
+    /// Introspection endpoint (RFC 7662).
+    pub introspection_endpoint: Option<Url>,
+    /// Scopes the provider supports, when it says.
+    pub scopes_supported: Option<Vec<String>>,
+    /// PKCE methods the provider supports, when it says.
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// Client authentication methods at the token endpoint, when it says.
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// ID-token signing algorithms, when it says.
+    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    /// Whether every authorization response carries `iss` (RFC 9207).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// Whether this metadata came from a discovery document (false: from configuration).
+    #[serde(default, skip_deserializing)]
+    pub discovered: bool,
+}
+
+impl ProviderMetadata {
+    /// Metadata from the configuration alone, for providers without discovery.
+    pub fn from_settings(settings: &Settings) -> ProviderMetadata {
+        let e = &settings.endpoints;
+        ProviderMetadata {
+            issuer: settings.issuer.clone(),
+            authorization_endpoint: e.authorization.clone(),
+            token_endpoint: e.token.clone(),
+            revocation_endpoint: e.revocation.clone(),
+            userinfo_endpoint: e.userinfo.clone(),
+            jwks_uri: e.jwks.clone(),
+            introspection_endpoint: None,
+            scopes_supported: None,
+            code_challenge_methods_supported: None,
+            token_endpoint_auth_methods_supported: None,
+            id_token_signing_alg_values_supported: None,
+            authorization_response_iss_parameter_supported: false,
+            discovered: false,
+        }
+    }
+
+    /// The endpoint, or an error that says how to configure it.
+    pub(crate) fn endpoint(&self, endpoint: Endpoint) -> Result<&Url, Error> {
+        let (url, key) = match endpoint {
+            Endpoint::Token => (&self.token_endpoint, "token"),
+            Endpoint::Revocation => (&self.revocation_endpoint, "revocation"),
+            Endpoint::Userinfo => (&self.userinfo_endpoint, "userinfo"),
+            Endpoint::Jwks => (&self.jwks_uri, "jwks"),
+            Endpoint::Authorization => (&self.authorization_endpoint, "authorization"),
+            Endpoint::Discovery | Endpoint::Api => (&None, "authorization"),
+        };
+        url.as_ref()
+            .ok_or(Error::MissingEndpoint { endpoint, key })
+    }
+
+    /// The authorization endpoint, or an error that says how to configure it.
+    pub(crate) fn authorization_endpoint(&self) -> Result<&Url, Error> {
+        self.endpoint(Endpoint::Authorization)
+    }
+}
+
+/// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 4.1): the issuer's
+/// path is kept, with a trailing slash removed first.
+pub fn well_known_url(issuer: &str) -> Result<Url, Error> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    Url::parse(&url).map_err(|e| Error::MalformedResponse {
+        endpoint: Endpoint::Discovery,
+        url,
+        detail: e.to_string(),
+    })
+}
+
+/// Loads the metadata the settings call for: discovered (with configured endpoints laid
+/// over it) or static.
+pub(crate) async fn load(
+    http_client: &reqwest::Client,
+    settings: &Settings,
+) -> Result<ProviderMetadata, Error> {
+    let url = match &settings.discovery {
+        Discovery::Off => return Ok(ProviderMetadata::from_settings(settings)),
+        Discovery::Standard => well_known_url(&settings.issuer)?,
+        Discovery::Url(url) => url.clone(),
+    };
+    let mut metadata: ProviderMetadata =
+        http::fetch_json(Endpoint::Discovery, &url, http_client.get(url.clone())).await?;
+    metadata.discovered = true;
+    check_issuer_matches(&settings.issuer, &metadata)?;
+    check_pkce_s256_supported(&metadata)?;
+    apply_configured_endpoints(&mut metadata, settings);
+    check_endpoints_are_secure(&metadata)?;
+    check_scopes_supported(&settings.scopes, &metadata)?;
+    tracing::debug!(issuer = %metadata.issuer, "provider metadata discovered");
+    Ok(metadata)
+}
+
+/// OpenID Connect Discovery 4.3: the `issuer` in the document equals the configured
+/// issuer exactly.
+pub fn check_issuer_matches(configured: &str, metadata: &ProviderMetadata) -> Result<(), Error> {
+    if metadata.issuer == configured {
+        Ok(())
+    } else {
+        Err(Error::IssuerMismatch {
+            expected: configured.to_owned(),
+            found: metadata.issuer.clone(),
+        })
+    }
+}
+
+/// RFC 7636 / RFC 8414: a provider that lists its PKCE methods must list S256.
+pub fn check_pkce_s256_supported(metadata: &ProviderMetadata) -> Result<(), Error> {
+    match &metadata.code_challenge_methods_supported {
+        Some(methods) if !methods.iter().any(|m| m == "S256") => Err(Error::PkceS256Unsupported {
+            supported: methods.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Requested scopes must be among `scopes_supported`, when the provider lists them.
+pub fn check_scopes_supported(requested: &Scopes, metadata: &ProviderMetadata) -> Result<(), Error> {
+    let Some(supported) = &metadata.scopes_supported else {
+        return Ok(());
+    };
+    let unknown: Vec<String> = requested
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .filter(|s| !supported.contains(s))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedScopes {
+            unknown,
+            supported: supported.clone(),
+        })
+    }
+}
+
+/// Every endpoint is https (plain http only on loopback), wherever it came from.
+pub fn check_endpoints_are_secure(metadata: &ProviderMetadata) -> Result<(), Error> {
+    let all = [
+        (Endpoint::Authorization, &metadata.authorization_endpoint),
+        (Endpoint::Token, &metadata.token_endpoint),
+        (Endpoint::Revocation, &metadata.revocation_endpoint),
+        (Endpoint::Userinfo, &metadata.userinfo_endpoint),
+        (Endpoint::Jwks, &metadata.jwks_uri),
+    ];
+    for (endpoint, url) in all {
+        if let Some(url) = url {
+            if !is_secure_url(url) {
+                return Err(Error::InsecureEndpoint {
+                    endpoint,
+                    url: url.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Endpoints set in the configuration win over discovered ones.
+fn apply_configured_endpoints(metadata: &mut ProviderMetadata, settings: &Settings) {
+    let e = &settings.endpoints;
+    let pairs = [
+        (&mut metadata.authorization_endpoint, &e.authorization),
+        (&mut metadata.token_endpoint, &e.token),
+        (&mut metadata.revocation_endpoint, &e.revocation),
+        (&mut metadata.userinfo_endpoint, &e.userinfo),
+        (&mut metadata.jwks_uri, &e.jwks),
+    ];
+    for (target, configured) in pairs {
+        if let Some(url) = configured {
+            *target = Some(url.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> ProviderMetadata {
+        ProviderMetadata {
+            issuer: "https://id.example.com".into(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            revocation_endpoint: None,
+            userinfo_endpoint: None,
+            jwks_uri: None,
+            introspection_endpoint: None,
+            scopes_supported: None,
+            code_challenge_methods_supported: None,
+            token_endpoint_auth_methods_supported: None,
+            id_token_signing_alg_values_supported: None,
+            authorization_response_iss_parameter_supported: false,
+            discovered: true,
+        }
+    }
+
+    #[test]
+    fn well_known_keeps_the_issuer_path() {
+        assert_eq!(
+            well_known_url("https://login.datev.de/openid").unwrap().as_str(),
+            "https://login.datev.de/openid/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_url("https://id.example.com/").unwrap().as_str(),
+            "https://id.example.com/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        assert!(check_issuer_matches("https://id.example.com", &meta()).is_ok());
+        let err = check_issuer_matches("https://id.example.com/", &meta()).unwrap_err();
+        assert!(matches!(err, Error::IssuerMismatch { .. }));
+    }
+
+    #[test]
+    fn pkce_s256_is_required_only_when_methods_are_listed() {
+        let mut m = meta();
+        assert!(check_pkce_s256_supported(&m).is_ok());
+        m.code_challenge_methods_supported = Some(vec!["plain".into()]);
+        assert!(check_pkce_s256_supported(&m).is_err());
+        m.code_challenge_methods_supported = Some(vec!["plain".into(), "S256".into()]);
+        assert!(check_pkce_s256_supported(&m).is_ok());
+    }
+
+    #[test]
+    fn unknown_scopes_are_named_with_the_supported_ones() {
+        let mut m = meta();
+        let req: Scopes = "openid invoice.read".parse().unwrap();
+        assert!(check_scopes_supported(&req, &m).is_ok());
+        m.scopes_supported = Some(vec!["openid".into(), "profile".into()]);
+        let msg = check_scopes_supported(&req, &m).unwrap_err().to_string();
+        assert!(msg.contains("invoice.read"), "{msg}");
+        assert!(msg.contains("openid profile"), "{msg}");
+    }
+
+    #[test]
+    fn a_document_missing_optional_fields_parses() {
+        let doc = r#"{"issuer":"https://login.datev.de/openid",
+            "authorization_endpoint":"https://login.datev.de/openid/authorize",
+            "token_endpoint":"https://api.datev.de/token",
+            "jwks_uri":"https://api.datev.de/certs"}"#;
+        let m: ProviderMetadata = serde_json::from_str(doc).unwrap();
+        assert!(m.scopes_supported.is_none());
+        assert!(check_endpoints_are_secure(&m).is_ok());
+    }
+
+    #[test]
+    fn plain_http_endpoints_off_loopback_are_refused() {
+        let mut m = meta();
+        m.token_endpoint = Some(Url::parse("http://id.example.com/token").unwrap());
+        assert!(matches!(
+            check_endpoints_are_secure(&m),
+            Err(Error::InsecureEndpoint { .. })
+        ));
+    }
+}
