@@ -1,0 +1,280 @@
+//! A local sandbox issuer: an in-process OpenID provider that behaves like lexoffice.
+//!
+//! The sandbox is a real HTTP server on loopback (port 0 by default) with an authorize
+//! endpoint (auto-consent or an interactive HTML page), a token endpoint (authorization
+//! code with PKCE, refresh with rotation and reuse detection), revocation, userinfo,
+//! introspection, a JWKS with key rotation, and the two lexoffice API endpoints
+//! `/v1/profile` and `/v1/contacts` with lexoffice's rate limit and error shapes.
+//! Faults (server errors, hangs, broken JSON) and clock skew can be injected.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lexoffice_login::sandbox::SandboxError> {
+//! use lexoffice_login::sandbox::{Profile, Sandbox};
+//! let sandbox = Sandbox::builder().profile(Profile::Lexoffice).start().await?;
+//! println!("issuer {}", sandbox.issuer());
+//! println!("token endpoint {}", sandbox.url("/oauth2/token"));
+//! # Ok(()) }
+//! ```
+//!
+//! Routes (same paths in both [`Profile`]s):
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`Profile::Lexoffice`]) |
+//! | GET | `/oauth2/jwks` | public signing keys |
+//! | GET | `/oauth2/authorize` | authorization request |
+//! | POST | `/oauth2/authorize/decision` | form of the interactive consent page |
+//! | POST | `/oauth2/token` | token endpoint |
+//! | POST | `/oauth2/revoke` | RFC 7009 revocation |
+//! | GET | `/oauth2/userinfo` | OIDC userinfo |
+//! | POST | `/oauth2/introspect` | RFC 7662 introspection |
+//! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`) |
+//! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`) |
+//!
+//! The RSA keys used for RS256 are fixed PUBLIC TEST KEYS shipped with the source: the
+//! sandbox is for tests and local development only.
+
+mod builder;
+mod config;
+mod html;
+mod keys;
+mod routes;
+mod state;
+mod stats;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use builder::SandboxBuilder;
+pub use config::{
+    ClientAuth, Fault, Profile, SandboxClient, TestUser, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_REDIRECT_URI,
+};
+pub use stats::{Endpoint, Stats};
+
+use state::{lock, Shared};
+
+/// The scopes of the lexoffice Partner API the sandbox knows.
+pub const LEXOFFICE_SCOPES: &[&str] = &[
+    "profile.read",
+    "contacts.read",
+    "contacts.write",
+    "vouchers.read",
+    "vouchers.write",
+    "files.read",
+    "files.write",
+    "transaction-assignment-hint.write",
+    "articles.read",
+];
+
+/// The OpenID Connect scopes the sandbox knows.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Errors starting the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Binding or inspecting the listening socket failed.
+    #[error("sandbox: cannot listen on 127.0.0.1: {0}")]
+    Io(#[from] std::io::Error),
+    /// The builder settings are inconsistent.
+    #[error("sandbox: invalid configuration: {0}")]
+    Config(String),
+    /// A signing key could not be made or used.
+    #[error("sandbox: signing key: {0}")]
+    Key(String),
+}
+
+impl From<jsonwebtoken::errors::Error> for SandboxError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        SandboxError::Key(e.to_string())
+    }
+}
+
+/// RFC 7662 introspection result, as served by `POST /oauth2/introspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Introspection {
+    /// Whether the token is currently usable.
+    pub active: bool,
+    /// Space-separated granted scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry (Unix seconds, sandbox clock); absent for refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time (Unix seconds, sandbox clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// `"Bearer"` for access tokens, `"refresh_token"` for refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+}
+
+impl Introspection {
+    pub(crate) fn inactive() -> Self {
+        Self {
+            active: false,
+            scope: None,
+            client_id: None,
+            sub: None,
+            exp: None,
+            iat: None,
+            token_type: None,
+        }
+    }
+}
+
+/// A running sandbox issuer. It stops when dropped (or with [`Sandbox::shutdown`]).
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    base: url::Url,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("issuer", &self.shared.issuer)
+            .field("profile", &self.shared.config.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A builder with the defaults (see [`SandboxBuilder`]).
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The issuer, `http://127.0.0.1:PORT` without a trailing slash; equals the `iss`
+    /// claim and the discovery `issuer`.
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// The issuer joined with `path` (e.g. `"/oauth2/token"`). An unparsable path gives
+    /// the issuer URL itself.
+    pub fn url(&self, path: &str) -> url::Url {
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// The lexoffice API base, `{issuer}/v1`.
+    pub fn api_base(&self) -> url::Url {
+        self.url("/v1")
+    }
+
+    /// The profile the sandbox runs.
+    pub fn profile(&self) -> Profile {
+        self.shared.config.profile
+    }
+
+    fn default_client(&self) -> Option<&SandboxClient> {
+        self.shared.config.clients.first()
+    }
+
+    /// The id of the default (first registered) client.
+    pub fn client_id(&self) -> &str {
+        self.default_client().map(|c| c.id.as_str()).unwrap_or("")
+    }
+
+    /// The secret of the default client (`None` for a public client).
+    pub fn client_secret(&self) -> Option<&str> {
+        self.default_client().and_then(|c| c.secret.as_deref())
+    }
+
+    /// The first redirect URI of the default client.
+    pub fn redirect_uri(&self) -> &str {
+        self.default_client()
+            .and_then(|c| c.redirect_uris.first())
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_REDIRECT_URI)
+    }
+
+    /// All registered clients.
+    pub fn clients(&self) -> &[SandboxClient] {
+        &self.shared.config.clients
+    }
+
+    /// The test users; auto-consent logs in the first.
+    pub fn users(&self) -> &[TestUser] {
+        &self.shared.config.users
+    }
+
+    /// Starts signing with a new key (new `kid`). The old public key stays in the JWKS
+    /// until the rotation after this one.
+    pub fn rotate_keys(&self) {
+        if let Err(e) = lock(&self.shared.keys).rotate() {
+            tracing::error!(error = %e, "sandbox: key rotation failed");
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// The next `n` requests to the token endpoint fail with `fault` (queued after
+    /// faults injected earlier).
+    pub fn inject_token_faults(&self, n: u32, fault: Fault) {
+        if n > 0 {
+            lock(&self.shared.faults).push_back((n, fault));
+        }
+    }
+
+    /// Sets the sandbox clock to real time plus `secs`. It dates everything the sandbox
+    /// issues (`iat`, `exp`, `auth_time`) and drives its own expiry checks.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.clock_offset.store(secs, Ordering::Relaxed);
+    }
+
+    /// Whether authorization responses carry `iss` (RFC 9207).
+    pub fn set_send_iss(&self, on: bool) {
+        self.shared.send_iss.store(on, Ordering::Relaxed);
+    }
+
+    /// In-process introspection of an access or refresh token; `None` if the sandbox
+    /// never issued it.
+    pub fn introspect(&self, token: &str) -> Option<Introspection> {
+        self.shared.introspect(token)
+    }
+
+    /// Stops the server: in-flight requests get a few seconds to finish (hanging fault
+    /// requests are cut short), then the server task is aborted.
+    pub async fn shutdown(mut self) {
+        self.signal_stop();
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Graceful: the server task ends once open connections are closed.
+        self.signal_stop();
+    }
+}

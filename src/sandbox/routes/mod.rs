@@ -1,0 +1,245 @@
+//! HTTP routes of the sandbox and the helpers they share.
+
+// Handler helpers return ready-made error responses as `Err`; boxing them would only
+// add noise to these internal, short-lived values.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod authorize;
+mod discovery;
+mod revoke;
+mod token;
+mod userinfo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::config::{ClientAuth, SandboxClient};
+use super::state::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route("/oauth2/jwks", get(discovery::jwks))
+        .route("/oauth2/authorize", get(authorize::authorize))
+        .route("/oauth2/authorize/decision", post(authorize::decision))
+        .route("/oauth2/token", post(token::token))
+        .route("/oauth2/revoke", post(revoke::revoke))
+        .route("/oauth2/introspect", post(revoke::introspect))
+        .route("/oauth2/userinfo", get(userinfo::userinfo))
+        .route("/v1/profile", get(api::profile))
+        .route("/v1/contacts", get(api::contacts))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
+}
+
+/// Parses `application/x-www-form-urlencoded` data. Empty values count as absent
+/// (RFC 6749 section 3.1); a repeated parameter is an error (its name is returned).
+pub(crate) fn parse_params(data: &[u8]) -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(data) {
+        if v.is_empty() {
+            continue;
+        }
+        if map.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(k.to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 section 5.1).
+pub(crate) fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// An OAuth error response `{"error", "error_description"}`.
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    no_store(
+        (
+            status,
+            Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response(),
+    )
+}
+
+/// `400` with the given OAuth error code.
+pub(crate) fn bad_request(error: &str, description: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, error, description)
+}
+
+fn invalid_client(description: &str, basic: bool) -> Response {
+    let mut resp = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    if basic {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sandbox\", charset=\"UTF-8\""),
+        );
+    }
+    resp
+}
+
+/// Checks that the request body is form-encoded and parses it.
+pub(crate) fn form_params(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(bad_request(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    parse_params(body)
+        .map_err(|name| bad_request("invalid_request", &format!("repeated parameter {name}")))
+}
+
+/// Percent-decoding for the parts of a Basic credential (RFC 6749 section 2.3.1).
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || invalid_client("malformed Basic credentials", true);
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, rest) = value.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid_client(
+            "unsupported Authorization scheme at this endpoint",
+            true,
+        ));
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+fn secret_matches(client: &SandboxClient, presented: &str) -> bool {
+    match &client.secret {
+        Some(s) => bool::from(s.as_bytes().ct_eq(presented.as_bytes())),
+        None => false,
+    }
+}
+
+/// Authenticates the client of a token, revocation or introspection request by its
+/// configured method. Errors are ready `401 invalid_client` (or `400`) responses.
+pub(crate) fn authenticate<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<&'a SandboxClient, Response> {
+    let basic = basic_credentials(headers)?;
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if basic.is_some() && body_secret.is_some() {
+        return Err(bad_request(
+            "invalid_request",
+            "more than one client authentication method used",
+        ));
+    }
+    if let Some((id, secret)) = basic {
+        if body_id.is_some_and(|b| *b != id) {
+            return Err(invalid_client("client_id mismatch", true));
+        }
+        let Some(client) = shared.config.client(&id) else {
+            tracing::debug!(client_id = %id, "unknown client");
+            return Err(invalid_client("client authentication failed", true));
+        };
+        if client.auth != ClientAuth::ClientSecretBasic {
+            return Err(invalid_client(
+                "client_secret_basic is not allowed for this client",
+                true,
+            ));
+        }
+        if !secret_matches(client, &secret) {
+            tracing::debug!(client_id = %id, "wrong client secret");
+            return Err(invalid_client("client authentication failed", true));
+        }
+        return Ok(client);
+    }
+    let Some(id) = body_id else {
+        return Err(invalid_client("client authentication required", true));
+    };
+    let Some(client) = shared.config.client(id) else {
+        tracing::debug!(client_id = %id, "unknown client");
+        return Err(invalid_client("client authentication failed", false));
+    };
+    let is_basic = client.auth == ClientAuth::ClientSecretBasic;
+    match (client.auth, body_secret) {
+        (ClientAuth::ClientSecretPost, Some(secret)) => {
+            if secret_matches(client, secret) {
+                Ok(client)
+            } else {
+                tracing::debug!(client_id = %id, "wrong client secret");
+                Err(invalid_client("client authentication failed", false))
+            }
+        }
+        (ClientAuth::None, None) => Ok(client),
+        (_, Some(_)) => Err(invalid_client(
+            "client_secret_post is not allowed for this client",
+            is_basic,
+        )),
+        (_, None) => Err(invalid_client(
+            "this client must authenticate with a secret",
+            is_basic,
+        )),
+    }
+}
+
+/// The bearer token of the `Authorization` header, if present and well-formed.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Splits a space-separated scope string into unique scope names, keeping the order.
+pub(crate) fn split_scope(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+/// Whether the sandbox knows the scope.
+pub(crate) fn known_scope(scope: &str) -> bool {
+    super::OIDC_SCOPES.contains(&scope) || super::LEXOFFICE_SCOPES.contains(&scope)
+}

@@ -1,0 +1,388 @@
+//! Token endpoint: `POST /oauth2/token` (authorization code and refresh token grants).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{authenticate, bad_request, form_params, no_store, oauth_error, split_scope};
+use crate::sandbox::config::{Fault, Profile, SandboxClient};
+use crate::sandbox::html;
+use crate::sandbox::state::{lock, random_token, AccessRecord, Family, RefreshRecord, Shared};
+use crate::sandbox::stats::Endpoint;
+
+/// `POST /oauth2/token`.
+pub(super) async fn token(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.count(Endpoint::Token);
+    if let Some(fault) = s.take_fault() {
+        tracing::debug!(?fault, "token endpoint: injected fault");
+        return fault_response(&s, fault).await;
+    }
+    let params = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let client = match authenticate(&s, &headers, &params) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let grant = params.get("grant_type").map(String::as_str);
+    let resp = match grant {
+        None => return bad_request("invalid_request", "missing grant_type"),
+        Some("authorization_code") => grant_code(&s, client, &params),
+        Some("refresh_token") => grant_refresh(&s, client, &params),
+        Some(_) => {
+            return bad_request(
+                "unsupported_grant_type",
+                "only authorization_code and refresh_token",
+            )
+        }
+    };
+    match resp {
+        Ok(issued) => {
+            let grant = grant.unwrap_or_default();
+            s.count_grant(grant);
+            tracing::debug!(client_id = %client.id, grant, "tokens issued");
+            respond(&s, client, issued)
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn fault_response(s: &Shared, fault: Fault) -> Response {
+    match fault {
+        Fault::ServerError => html::server_error_page(),
+        Fault::MalformedJson => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            "{\"access_token\": \"abc",
+        )
+            .into_response(),
+        Fault::Hang => {
+            let mut stop = s.shutdown.subscribe();
+            let stopped = async move {
+                loop {
+                    let done = *stop.borrow_and_update();
+                    if done || stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => html::gateway_timeout_page(),
+                _ = stopped => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }
+    }
+}
+
+/// What a successful grant produced; the response is built from it.
+struct Issued {
+    access_token: String,
+    refresh_token: Option<String>,
+    scope: Vec<String>,
+    sub: String,
+    auth_time: i64,
+    nonce: Option<String>,
+    iat: i64,
+}
+
+fn invalid_grant(description: &str) -> Response {
+    tracing::debug!(description, "token endpoint: invalid_grant");
+    bad_request("invalid_grant", description)
+}
+
+/// RFC 7636 section 4.1: 43..=128 unreserved characters.
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// `BASE64URL(SHA256(verifier)) == challenge`, in constant time.
+fn pkce_ok(verifier: &str, challenge: &str) -> bool {
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+fn new_access(s: &Shared, family: u64, scope: Vec<String>, now: i64) -> (String, AccessRecord) {
+    (
+        random_token(32),
+        AccessRecord {
+            family,
+            scope,
+            iat: now,
+            exp: now.saturating_add(s.config.access_token_ttl),
+            revoked: false,
+        },
+    )
+}
+
+fn grant_code(
+    s: &Shared,
+    client: &SandboxClient,
+    p: &HashMap<String, String>,
+) -> Result<Issued, Response> {
+    let Some(code) = p.get("code") else {
+        return Err(bad_request("invalid_request", "missing code"));
+    };
+    let now = s.now();
+    let mut store = lock(&s.store);
+    let Some(rec) = store.codes.get_mut(code) else {
+        return Err(invalid_grant("unknown authorization code"));
+    };
+    if rec.client_id != client.id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if rec.used {
+        // RFC 6749 section 4.1.2: revoke what was issued from this code.
+        if let Some(family) = rec.family {
+            store.revoke_family(family);
+            tracing::debug!("authorization code reused: its tokens are revoked");
+        }
+        return Err(invalid_grant("authorization code already used"));
+    }
+    rec.used = true;
+    if now >= rec.exp {
+        return Err(invalid_grant("authorization code expired"));
+    }
+    match (&rec.redirect_param, p.get("redirect_uri")) {
+        (Some(_), None) => return Err(bad_request("invalid_request", "missing redirect_uri")),
+        (Some(a), Some(b)) if a != b => {
+            return Err(invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "redirect_uri was not part of the authorization request",
+            ))
+        }
+        _ => {}
+    }
+    match (&rec.challenge, p.get("code_verifier")) {
+        (Some(_), None) => return Err(invalid_grant("missing code_verifier")),
+        (Some(c), Some(v)) => {
+            if !valid_verifier(v) || !pkce_ok(v, c) {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ))
+        }
+        (None, None) => {}
+    }
+    let scope = rec.scope.clone();
+    let sub = rec.sub.clone();
+    let nonce = rec.nonce.clone();
+    let auth_time = rec.auth_time;
+    let family = store.new_family(Family {
+        client_id: client.id.clone(),
+        sub: sub.clone(),
+        auth_time,
+        nonce: nonce.clone(),
+        revoked: false,
+    });
+    if let Some(rec) = store.codes.get_mut(code) {
+        rec.family = Some(family);
+    }
+    let (access_token, access) = new_access(s, family, scope.clone(), now);
+    store.access.insert(access_token.clone(), access);
+    let wants_refresh =
+        s.config.profile == Profile::Lexoffice || scope.iter().any(|sc| sc == "offline_access");
+    let refresh_token = wants_refresh.then(|| {
+        let t = random_token(32);
+        store.refresh.insert(
+            t.clone(),
+            RefreshRecord {
+                family,
+                scope: scope.clone(),
+                iat: now,
+                used_at: None,
+                revoked: false,
+            },
+        );
+        t
+    });
+    Ok(Issued {
+        access_token,
+        refresh_token,
+        scope,
+        sub,
+        auth_time,
+        nonce,
+        iat: now,
+    })
+}
+
+fn grant_refresh(
+    s: &Shared,
+    client: &SandboxClient,
+    p: &HashMap<String, String>,
+) -> Result<Issued, Response> {
+    let Some(presented) = p.get("refresh_token") else {
+        return Err(bad_request("invalid_request", "missing refresh_token"));
+    };
+    let cfg = &s.config;
+    let now = s.now();
+    let mut store = lock(&s.store);
+    let Some(rec) = store.refresh.get(presented) else {
+        return Err(invalid_grant("unknown refresh token"));
+    };
+    let (family_id, rec_scope, used_at, revoked) =
+        (rec.family, rec.scope.clone(), rec.used_at, rec.revoked);
+    let Some(family) = store.families.get(&family_id) else {
+        return Err(invalid_grant("unknown refresh token"));
+    };
+    if family.client_id != client.id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if revoked || family.revoked {
+        return Err(invalid_grant("refresh token revoked"));
+    }
+    let (sub, auth_time, nonce) = (family.sub.clone(), family.auth_time, family.nonce.clone());
+    if let Some(t) = used_at {
+        let in_grace = cfg.refresh_grace > 0 && now.saturating_sub(t) < cfg.refresh_grace;
+        if !in_grace {
+            if cfg.reuse_detection {
+                store.revoke_family(family_id);
+                drop(store);
+                lock(&s.stats).refresh_reuse_detected += 1;
+                tracing::debug!(client_id = %client.id, "refresh token reuse: family revoked");
+            }
+            return Err(invalid_grant("refresh token already used"));
+        }
+    }
+    let scope = match p.get("scope").map(|sc| split_scope(sc)) {
+        Some(req) if !req.is_empty() => {
+            if let Some(extra) = req.iter().find(|sc| !rec_scope.contains(sc)) {
+                return Err(bad_request(
+                    "invalid_scope",
+                    &format!("scope {extra} was not granted"),
+                ));
+            }
+            req
+        }
+        _ => rec_scope.clone(),
+    };
+    let (access_token, access) = new_access(s, family_id, scope.clone(), now);
+    store.access.insert(access_token.clone(), access);
+    let refresh_token = if cfg.rotate_refresh_tokens {
+        let t = random_token(32);
+        store.refresh.insert(
+            t.clone(),
+            RefreshRecord {
+                family: family_id,
+                scope: rec_scope,
+                iat: now,
+                used_at: None,
+                revoked: false,
+            },
+        );
+        if let Some(old) = store.refresh.get_mut(presented) {
+            old.used_at.get_or_insert(now);
+        }
+        t
+    } else {
+        presented.clone()
+    };
+    Ok(Issued {
+        access_token,
+        refresh_token: Some(refresh_token),
+        scope,
+        sub,
+        auth_time,
+        nonce,
+        iat: now,
+    })
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+/// OIDC Core 3.1.3.6: left half of the SHA-256 of the access token, base64url.
+fn at_hash(access_token: &str) -> String {
+    let d = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+fn respond(s: &Shared, client: &SandboxClient, issued: Issued) -> Response {
+    let has = |name: &str| issued.scope.iter().any(|sc| sc == name);
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": s.config.access_token_ttl,
+        "scope": issued.scope.join(" "),
+    });
+    if let Some(rt) = &issued.refresh_token {
+        body["refresh_token"] = json!(rt);
+    }
+    if has("openid") {
+        let user = s.config.user(&issued.sub);
+        let claims = IdClaims {
+            iss: &s.issuer,
+            sub: &issued.sub,
+            aud: &client.id,
+            exp: issued.iat.saturating_add(s.config.access_token_ttl),
+            iat: issued.iat,
+            auth_time: issued.auth_time,
+            nonce: issued.nonce.as_deref(),
+            at_hash: at_hash(&issued.access_token),
+            name: user.filter(|_| has("profile")).map(|u| u.name.as_str()),
+            email: user.filter(|_| has("email")).map(|u| u.email.as_str()),
+            email_verified: user.filter(|_| has("email")).map(|_| true),
+        };
+        match lock(&s.keys).sign(&claims) {
+            Ok(jwt) => body["id_token"] = json!(jwt),
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox: signing the ID token failed");
+                return oauth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "could not sign the ID token",
+                );
+            }
+        }
+    }
+    no_store(Json(body).into_response())
+}

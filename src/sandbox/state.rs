@@ -1,0 +1,279 @@
+//! In-memory state of the sandbox: configuration, codes, tokens, counters, clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use tokio::sync::watch;
+
+use super::config::{Fault, Profile, SandboxClient, TestUser};
+use super::keys::KeySet;
+use super::stats::{Endpoint, Stats};
+use super::Introspection;
+
+/// Immutable settings, fixed at start.
+pub(crate) struct Config {
+    pub profile: Profile,
+    pub clients: Vec<SandboxClient>,
+    pub users: Vec<TestUser>,
+    pub interactive: bool,
+    pub access_token_ttl: i64,
+    pub code_lifetime: i64,
+    pub rotate_refresh_tokens: bool,
+    pub refresh_grace: i64,
+    pub reuse_detection: bool,
+    pub rate_limit_per_second: u32,
+    pub require_pkce: bool,
+}
+
+impl Config {
+    pub fn client(&self, id: &str) -> Option<&SandboxClient> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    pub fn user(&self, sub: &str) -> Option<&TestUser> {
+        self.users.iter().find(|u| u.sub == sub)
+    }
+}
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub issuer: String,
+    pub config: Config,
+    pub keys: Mutex<KeySet>,
+    pub store: Mutex<Store>,
+    pub stats: Mutex<Stats>,
+    pub faults: Mutex<VecDeque<(u32, Fault)>>,
+    pub clock_offset: AtomicI64,
+    pub send_iss: AtomicBool,
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// Locks a mutex, recovering the data if another thread panicked while holding it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `n` random bytes, base64url without padding.
+pub(crate) fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+impl Shared {
+    /// The sandbox clock: real time plus the configured offset, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        let real = chrono::Utc::now().timestamp();
+        real.saturating_add(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    pub fn send_iss(&self) -> bool {
+        self.send_iss.load(Ordering::Relaxed)
+    }
+
+    pub fn count(&self, endpoint: Endpoint) {
+        *lock(&self.stats).requests.entry(endpoint).or_insert(0) += 1;
+    }
+
+    pub fn count_grant(&self, grant: &str) {
+        *lock(&self.stats)
+            .grants
+            .entry(grant.to_string())
+            .or_insert(0) += 1;
+    }
+
+    /// Takes the next injected token-endpoint fault, if any.
+    pub fn take_fault(&self) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let (n, fault) = faults.front_mut()?;
+        let fault = *fault;
+        *n -= 1;
+        if *n == 0 {
+            faults.pop_front();
+        }
+        Some(fault)
+    }
+
+    pub fn introspect(&self, token: &str) -> Option<Introspection> {
+        let now = self.now();
+        lock(&self.store).introspect(token, now)
+    }
+}
+
+/// One login (one authorization code redemption) and everything issued from it.
+pub(crate) struct Family {
+    pub client_id: String,
+    pub sub: String,
+    pub auth_time: i64,
+    pub nonce: Option<String>,
+    pub revoked: bool,
+}
+
+pub(crate) struct AccessRecord {
+    pub family: u64,
+    pub scope: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub revoked: bool,
+}
+
+pub(crate) struct RefreshRecord {
+    pub family: u64,
+    pub scope: Vec<String>,
+    pub iat: i64,
+    /// When it was rotated (exchanged for a new refresh token).
+    pub used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+pub(crate) struct CodeRecord {
+    pub client_id: String,
+    /// The `redirect_uri` parameter of the authorize request, if one was sent.
+    pub redirect_param: Option<String>,
+    pub challenge: Option<String>,
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub sub: String,
+    pub auth_time: i64,
+    pub exp: i64,
+    pub used: bool,
+    pub family: Option<u64>,
+}
+
+/// A validated authorize request waiting for the user's decision (interactive mode).
+#[derive(Clone)]
+pub(crate) struct AuthRequest {
+    pub client_id: String,
+    /// Where to send the user back.
+    pub redirect_to: String,
+    pub redirect_param: Option<String>,
+    pub state: Option<String>,
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub challenge: Option<String>,
+    pub connection_name: Option<String>,
+}
+
+pub(crate) struct Pending {
+    pub request: AuthRequest,
+    pub expires: Instant,
+}
+
+pub(crate) struct Bucket {
+    pub tokens: f64,
+    pub last: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct Store {
+    pub codes: HashMap<String, CodeRecord>,
+    pub pending: HashMap<String, Pending>,
+    pub families: HashMap<u64, Family>,
+    pub access: HashMap<String, AccessRecord>,
+    pub refresh: HashMap<String, RefreshRecord>,
+    pub buckets: HashMap<String, Bucket>,
+    pub next_family: u64,
+}
+
+impl Store {
+    pub fn new_family(&mut self, family: Family) -> u64 {
+        self.next_family += 1;
+        let id = self.next_family;
+        self.families.insert(id, family);
+        id
+    }
+
+    /// Revokes a family: every access and refresh token descending from that login.
+    pub fn revoke_family(&mut self, id: u64) {
+        if let Some(f) = self.families.get_mut(&id) {
+            f.revoked = true;
+        }
+        for a in self.access.values_mut().filter(|a| a.family == id) {
+            a.revoked = true;
+        }
+        for r in self.refresh.values_mut().filter(|r| r.family == id) {
+            r.revoked = true;
+        }
+    }
+
+    fn family_live(&self, id: u64) -> Option<&Family> {
+        self.families.get(&id).filter(|f| !f.revoked)
+    }
+
+    /// An active access token and its family.
+    pub fn active_access(&self, token: &str, now: i64) -> Option<(&AccessRecord, &Family)> {
+        let a = self.access.get(token)?;
+        if a.revoked || now >= a.exp {
+            return None;
+        }
+        Some((a, self.family_live(a.family)?))
+    }
+
+    pub fn introspect(&self, token: &str, now: i64) -> Option<Introspection> {
+        if let Some(a) = self.access.get(token) {
+            let live = self.active_access(token, now);
+            let f = self.families.get(&a.family)?;
+            return Some(match live {
+                Some(_) => Introspection {
+                    active: true,
+                    scope: Some(a.scope.join(" ")),
+                    client_id: Some(f.client_id.clone()),
+                    sub: Some(f.sub.clone()),
+                    exp: Some(a.exp),
+                    iat: Some(a.iat),
+                    token_type: Some("Bearer".into()),
+                },
+                None => Introspection::inactive(),
+            });
+        }
+        let r = self.refresh.get(token)?;
+        let f = self.families.get(&r.family)?;
+        let active = !r.revoked && !f.revoked;
+        Some(if active {
+            Introspection {
+                active: true,
+                scope: Some(r.scope.join(" ")),
+                client_id: Some(f.client_id.clone()),
+                sub: Some(f.sub.clone()),
+                exp: None,
+                iat: Some(r.iat),
+                token_type: Some("refresh_token".into()),
+            }
+        } else {
+            Introspection::inactive()
+        })
+    }
+
+    /// Token bucket per client: `rate` tokens per second, burst `rate`.
+    pub fn take_rate_token(&mut self, client_id: &str, rate: u32) -> bool {
+        if rate == 0 {
+            return true;
+        }
+        let cap = f64::from(rate);
+        let now = Instant::now();
+        let b = self.buckets.entry(client_id.to_string()).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
+        let elapsed = now.duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * cap).min(cap);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops interactive requests nobody decided on.
+    pub fn prune_pending(&mut self) {
+        let now = Instant::now();
+        self.pending.retain(|_, p| p.expires > now);
+    }
+}

@@ -1,0 +1,60 @@
+//! Request counters of the sandbox.
+
+use std::collections::HashMap;
+
+/// The sandbox's HTTP endpoints, for [`Stats::requests`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /.well-known/openid-configuration`.
+    Discovery,
+    /// `GET /oauth2/jwks`.
+    Jwks,
+    /// `GET /oauth2/authorize` and `POST /oauth2/authorize/decision`.
+    Authorize,
+    /// `POST /oauth2/token`.
+    Token,
+    /// `POST /oauth2/revoke`.
+    Revoke,
+    /// `GET /oauth2/userinfo`.
+    Userinfo,
+    /// `POST /oauth2/introspect`.
+    Introspect,
+    /// `GET /v1/profile`.
+    Profile,
+    /// `GET /v1/contacts`.
+    Contacts,
+}
+
+/// A snapshot of the sandbox's counters (see [`Sandbox::stats`]).
+///
+/// [`Sandbox::stats`]: super::Sandbox::stats
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub(crate) requests: HashMap<Endpoint, u64>,
+    pub(crate) grants: HashMap<String, u64>,
+    pub(crate) refresh_reuse_detected: u64,
+    pub(crate) rate_limited: u64,
+}
+
+impl Stats {
+    /// Requests received by `endpoint` (all of them, failed ones included).
+    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.requests.get(&endpoint).copied().unwrap_or(0)
+    }
+
+    /// Successful token grants of the given `grant_type` (e.g. `"authorization_code"`,
+    /// `"refresh_token"`).
+    pub fn token_grants(&self, grant: &str) -> u64 {
+        self.grants.get(grant).copied().unwrap_or(0)
+    }
+
+    /// How often an already rotated refresh token was presented after its grace period.
+    pub fn refresh_reuse_detected(&self) -> u64 {
+        self.refresh_reuse_detected
+    }
+
+    /// How many `/v1` requests were answered with `429`.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited
+    }
+}
