@@ -63,3 +63,8 @@ pub use tokens::TokenSet;
 
 /// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.
 pub use openidconnect::{AccessToken, ClientId, ClientSecret, RefreshToken};
+
+/// The README's examples, compiled as doc tests so that they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
