@@ -1,0 +1,7 @@
+//! Shared test harness, included by `mod support;` from the integration tests.
+//!
+//! Not every test file uses every helper.
+#![allow(dead_code)]
+
+pub mod browser;
+pub mod oidc_provider;
