@@ -44,8 +44,10 @@ pub mod config;
 mod error;
 mod http;
 mod id_token;
+mod manager;
 pub mod metadata;
 mod scope;
+pub mod store;
 mod tokens;
 
 #[cfg(feature = "sandbox")]
@@ -54,9 +56,13 @@ pub mod sandbox;
 pub use authorize::{AuthorizeOptions, PendingLogin};
 pub use callback::AuthorizationResponse;
 pub use client::{Client, TokenKind};
-pub use config::{ClientAuthMethod, ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings, SettingsBuilder};
+pub use config::{
+    ClientAuthMethod, ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings,
+    SettingsBuilder,
+};
 pub use error::{Endpoint, Error, IdTokenProblem};
 pub use id_token::{IdToken, IdTokenClaims};
+pub use manager::{ManagerError, ManagerOptions, TokenManager};
 pub use metadata::ProviderMetadata;
 pub use scope::{Preset, Scope, ScopeError, Scopes, UnknownPreset};
 pub use tokens::TokenSet;
