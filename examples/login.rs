@@ -57,7 +57,14 @@ async fn run_local() -> Result<(), BoxError> {
     step(1, "starting the local sandbox issuer");
     let sandbox = Sandbox::builder().start().await?;
     println!("    issuer        {}", sandbox.issuer());
-    println!("    test user     {}", sandbox.users().first().map(|u| u.email.as_str()).unwrap_or("-"));
+    println!(
+        "    test user     {}",
+        sandbox
+            .users()
+            .first()
+            .map(|u| u.email.as_str())
+            .unwrap_or("-")
+    );
 
     step(2, "loading config/local.toml, pointed at the sandbox");
     // The sandbox listens on a free port and its client secret is public test data:
@@ -93,11 +100,17 @@ async fn run_local() -> Result<(), BoxError> {
             .unwrap_or_else(|| "not announced".into())
     );
 
-    step(4, "authorization URL (state, nonce and PKCE challenge hidden here)");
+    step(
+        4,
+        "authorization URL (state, nonce and PKCE challenge hidden here)",
+    );
     let (url, pending) = client.authorize()?;
     println!("    {}", redacted(&url));
 
-    step(5, "the browser's part: following the sandbox's auto-consent redirect");
+    step(
+        5,
+        "the browser's part: following the sandbox's auto-consent redirect",
+    );
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -108,9 +121,15 @@ async fn run_local() -> Result<(), BoxError> {
         .and_then(|v| v.to_str().ok())
         .ok_or("the sandbox did not redirect back")?
         .to_owned();
-    println!("    redirected to {}?code=…&state=…&iss=…", client.settings().redirect_uri);
+    println!(
+        "    redirected to {}?code=…&state=…&iss=…",
+        client.settings().redirect_uri
+    );
 
-    step(6, "checking the redirect (state, iss) and exchanging the code with the PKCE verifier");
+    step(
+        6,
+        "checking the redirect (state, iss) and exchanging the code with the PKCE verifier",
+    );
     let tokens = client.complete(pending, &redirect).await?;
     show_tokens(&tokens);
 
@@ -126,7 +145,10 @@ async fn run_local() -> Result<(), BoxError> {
         _ => false,
     };
     println!("    new access token, expires {}", expiry(&refreshed));
-    println!("    refresh token rotated: {}", if rotated { "yes" } else { "no" });
+    println!(
+        "    refresh token rotated: {}",
+        if rotated { "yes" } else { "no" }
+    );
 
     step(9, "revoking the refresh token (logout)");
     client.revoke_refresh_token(&refreshed).await?;
@@ -165,11 +187,17 @@ async fn run_remote(env: &str) -> Result<(), BoxError> {
     let port = redirect_uri.port_or_known_default().unwrap_or(80);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot listen on {host}:{port} for the redirect ({e}); is another login running?"))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {host}:{port} for the redirect ({e}); is another login running?"
+            )
+        })?;
 
     println!("Open this URL in your browser to log in:\n\n  {url}\n");
     // Best effort: the URL is printed above in case no browser opens.
-    let _ = std::process::Command::new("xdg-open").arg(url.as_str()).spawn();
+    let _ = std::process::Command::new("xdg-open")
+        .arg(url.as_str())
+        .spawn();
     println!("Waiting for the redirect to {redirect_uri} (5 minutes) …");
 
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
@@ -212,8 +240,12 @@ async fn get_profile(client: &Client, api: &Url, tokens: &TokenSet) -> Result<St
     }
     Ok(format!(
         "company {:?}, organization {}",
-        body.get("companyName").and_then(|v| v.as_str()).unwrap_or("-"),
-        body.get("organizationId").and_then(|v| v.as_str()).unwrap_or("-")
+        body.get("companyName")
+            .and_then(|v| v.as_str())
+            .unwrap_or("-"),
+        body.get("organizationId")
+            .and_then(|v| v.as_str())
+            .unwrap_or("-")
     ))
 }
 
@@ -236,7 +268,11 @@ fn show_tokens(tokens: &TokenSet) {
     println!("    granted scopes       {}", tokens.scopes);
     println!(
         "    refresh token        {}",
-        if tokens.refresh_token.is_some() { "received (kept secret)" } else { "none" }
+        if tokens.refresh_token.is_some() {
+            "received (kept secret)"
+        } else {
+            "none"
+        }
     );
     for (k, v) in &tokens.extras {
         println!("    extra                {k} = {v}");
@@ -260,7 +296,14 @@ fn redacted(url: &Url) -> String {
         .query_pairs()
         .map(|(k, v)| {
             let hide = matches!(k.as_ref(), "state" | "nonce" | "code_challenge");
-            (k.into_owned(), if hide { "HIDDEN".into() } else { v.into_owned() })
+            (
+                k.into_owned(),
+                if hide {
+                    "HIDDEN".into()
+                } else {
+                    v.into_owned()
+                },
+            )
         })
         .collect();
     shown.query_pairs_mut().clear().extend_pairs(pairs);

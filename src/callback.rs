@@ -84,7 +84,8 @@ impl PendingLogin {
 fn parse_callback(input: &str, redirect_uri: &Url) -> Result<BTreeMap<String, String>, Error> {
     let input = input.trim();
     let query = if input.contains("://") {
-        let url = Url::parse(input).map_err(|e| Error::MalformedCallback(format!("not a URL ({e})")))?;
+        let url =
+            Url::parse(input).map_err(|e| Error::MalformedCallback(format!("not a URL ({e})")))?;
         check_redirect_target(&url, redirect_uri)?;
         url.query()
             .ok_or_else(|| Error::MalformedCallback("the URL has no query string".into()))?
@@ -172,7 +173,8 @@ mod tests {
     fn query_string_and_full_url_parse_alike() {
         let a = parse_callback("code=x&state=y", &redirect()).unwrap();
         let b = parse_callback("?code=x&state=y", &redirect()).unwrap();
-        let c = parse_callback("http://127.0.0.1:8765/callback?code=x&state=y", &redirect()).unwrap();
+        let c =
+            parse_callback("http://127.0.0.1:8765/callback?code=x&state=y", &redirect()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
     }
@@ -185,7 +187,8 @@ mod tests {
 
     #[test]
     fn a_url_for_another_redirect_uri_is_refused() {
-        let err = parse_callback("http://127.0.0.1:9999/callback?code=x&state=y", &redirect()).unwrap_err();
+        let err = parse_callback("http://127.0.0.1:9999/callback?code=x&state=y", &redirect())
+            .unwrap_err();
         assert!(matches!(err, Error::MalformedCallback(_)));
     }
 

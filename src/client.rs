@@ -161,7 +161,8 @@ impl Client {
             ),
             None => None,
         };
-        let mut extras: std::collections::BTreeMap<String, Value> = answer.extra.clone().into_iter().collect();
+        let mut extras: std::collections::BTreeMap<String, Value> =
+            answer.extra.clone().into_iter().collect();
         for (k, v) in response.extras {
             extras.insert(k, Value::String(v));
         }
@@ -171,7 +172,10 @@ impl Client {
         );
         Ok(TokenSet {
             access_token,
-            token_type: answer.token_type.clone().unwrap_or_else(|| "Bearer".to_owned()),
+            token_type: answer
+                .token_type
+                .clone()
+                .unwrap_or_else(|| "Bearer".to_owned()),
             refresh_token: answer.refresh_token.clone().map(RefreshToken::new),
             id_token,
             id_token_claims: claims,
@@ -198,7 +202,9 @@ impl Client {
         let (id_token, claims) = match (&answer.id_token, &tokens.id_token_claims) {
             (Some(raw), Some(old)) => {
                 let raw = IdToken::new(raw.clone());
-                let claims = self.verify_id_token(&raw, None, Some(&access_token)).await?;
+                let claims = self
+                    .verify_id_token(&raw, None, Some(&access_token))
+                    .await?;
                 if claims.sub != old.sub {
                     return Err(IdTokenProblem::SubjectChanged.into());
                 }
@@ -245,16 +251,8 @@ impl Client {
         };
         let metadata = self.fresh_metadata().await;
         let url = metadata.endpoint(Endpoint::Revocation)?.clone();
-        let mut form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-        let s = &self.inner.settings;
-        let request = tokens::authenticate(
-            self.inner.http.post(url.clone()),
-            &mut form,
-            s.client_auth,
-            s.client_id.as_str(),
-            s.client_secret.as_ref(),
-        )
-        .form(&form);
+        let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
+        let request = self.authenticated_post(&url, form);
         let resp = http::send(Endpoint::Revocation, &url, request).await?;
         let answer = http::read_answer(Endpoint::Revocation, &url, resp).await?;
         http::reject_redirect(Endpoint::Revocation, &url, &answer)?;
@@ -278,7 +276,8 @@ impl Client {
             .http
             .get(url.clone())
             .bearer_auth(tokens.access_token.secret());
-        let claims: Map<String, Value> = http::fetch_json(Endpoint::Userinfo, &url, request).await?;
+        let claims: Map<String, Value> =
+            http::fetch_json(Endpoint::Userinfo, &url, request).await?;
         if let Some(id) = &tokens.id_token_claims {
             if claims.get("sub").and_then(Value::as_str) != Some(id.sub.as_str()) {
                 return Err(Error::UserinfoSubjectMismatch);
@@ -288,20 +287,33 @@ impl Client {
     }
 
     /// Posts a grant to the token endpoint with client authentication.
-    async fn token_request(&self, mut form: Vec<(&'static str, String)>) -> Result<TokenResponse, Error> {
+    async fn token_request(
+        &self,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<TokenResponse, Error> {
         let metadata = self.fresh_metadata().await;
         let url = metadata.endpoint(Endpoint::Token)?.clone();
+        let request = self
+            .authenticated_post(&url, form)
+            .header(reqwest::header::ACCEPT, "application/json");
+        http::fetch_json(Endpoint::Token, &url, request).await
+    }
+
+    /// A form POST with the configured client authentication (token, revocation).
+    fn authenticated_post(
+        &self,
+        url: &Url,
+        mut form: Vec<(&'static str, String)>,
+    ) -> reqwest::RequestBuilder {
         let s = &self.inner.settings;
-        let request = tokens::authenticate(
+        tokens::authenticate(
             self.inner.http.post(url.clone()),
             &mut form,
             s.client_auth,
             s.client_id.as_str(),
             s.client_secret.as_ref(),
         )
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form);
-        http::fetch_json(Endpoint::Token, &url, request).await
+        .form(&form)
     }
 
     async fn verify_id_token(

@@ -349,7 +349,12 @@ impl Settings {
         let secret_from_env = vars
             .get(CLIENT_SECRET_VAR)
             .filter(|s| !s.is_empty())
-            .map(|s| (s.clone(), format!("environment variable {CLIENT_SECRET_VAR}")));
+            .map(|s| {
+                (
+                    s.clone(),
+                    format!("environment variable {CLIENT_SECRET_VAR}"),
+                )
+            });
         validate(env, raw, secret_from_env, &origins, problems)
     }
 
@@ -451,7 +456,11 @@ impl SettingsBuilder {
         self
     }
     /// Adds an extra authorization parameter (lexoffice's `connection_name`).
-    pub fn extra_authorize_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn extra_authorize_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.raw
             .extra_authorize_params
             .insert(name.into(), value.into());
@@ -480,9 +489,7 @@ impl SettingsBuilder {
     }
     /// Validates and builds the settings.
     pub fn build(self) -> Result<Settings, ConfigError> {
-        let secret = self
-            .secret
-            .map(|s| (s.into_secret(), "code".to_owned()));
+        let secret = self.secret.map(|s| (s.into_secret(), "code".to_owned()));
         validate(
             "code".to_owned(),
             self.raw,
@@ -596,7 +603,9 @@ impl Checker<'_> {
             Ok(_) => {
                 self.problem(
                     key,
-                    format!("{value:?} must be https (plain http is allowed only for loopback hosts)"),
+                    format!(
+                        "{value:?} must be https (plain http is allowed only for loopback hosts)"
+                    ),
                 );
                 None
             }
@@ -678,12 +687,11 @@ fn validate(
         if let Some(path) = &raw.client_secret_file {
             match std::fs::read_to_string(path) {
                 Ok(s) if !s.trim().is_empty() => {
-                    client_secret = Some(ClientSecret::new(s.trim_end_matches(['\r', '\n']).to_owned()))
+                    client_secret = Some(ClientSecret::new(
+                        s.trim_end_matches(['\r', '\n']).to_owned(),
+                    ))
                 }
-                Ok(_) => c.problem(
-                    "client_secret_file",
-                    format!("{} is empty", path.display()),
-                ),
+                Ok(_) => c.problem("client_secret_file", format!("{} is empty", path.display())),
                 Err(e) => c.problem(
                     "client_secret_file",
                     format!("cannot read {} ({e})", path.display()),
@@ -722,7 +730,10 @@ fn validate(
         }
     }
     if scopes.is_empty() && !c.problems.iter().any(|p| p.key.starts_with("scope")) {
-        c.problem("scopes", "no scopes are set; set `scopes` or `scope_preset`");
+        c.problem(
+            "scopes",
+            "no scopes are set; set `scopes` or `scope_preset`",
+        );
     }
 
     for name in raw.extra_authorize_params.keys() {
@@ -880,7 +891,10 @@ mod tests {
         let err = load("production", &[("LEXOFFICE_LOGIN_CLIENT_ID", "abc")]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("LEXOFFICE_LOGIN_CLIENT_SECRET"), "{msg}");
-        assert!(msg.contains("built-in config/default.toml") || msg.contains("client_auth"), "{msg}");
+        assert!(
+            msg.contains("built-in config/default.toml") || msg.contains("client_auth"),
+            "{msg}"
+        );
     }
 
     #[test]

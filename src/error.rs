@@ -221,7 +221,9 @@ pub enum Error {
     },
 
     /// An endpoint URL is not https (plain http is only allowed on loopback).
-    #[error("the {endpoint} URL {url} is not https; plain http is only allowed for loopback hosts")]
+    #[error(
+        "the {endpoint} URL {url} is not https; plain http is only allowed for loopback hosts"
+    )]
     InsecureEndpoint {
         /// Which endpoint.
         endpoint: Endpoint,
@@ -362,7 +364,10 @@ mod tests {
             description: Some("refresh token reused".into()),
         };
         let msg = e.to_string();
-        assert!(msg.contains("invalid_grant (refresh token reused)"), "{msg}");
+        assert!(
+            msg.contains("invalid_grant (refresh token reused)"),
+            "{msg}"
+        );
         assert!(msg.contains("log in again"), "{msg}");
         assert!(e.is_invalid_grant());
         assert!(!e.is_transient());

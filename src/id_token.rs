@@ -109,7 +109,12 @@ struct JwksState {
 
 impl JwksCache {
     /// The cached keys, fetched when absent or older than `ttl`.
-    async fn get(&self, http: &reqwest::Client, url: &Url, ttl: Duration) -> Result<Arc<Vec<Jwk>>, Error> {
+    async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        ttl: Duration,
+    ) -> Result<Arc<Vec<Jwk>>, Error> {
         let mut state = self.state.lock().await;
         if let (Some(keys), Some(at)) = (&state.keys, state.fetched_at) {
             if at.elapsed() < ttl {
@@ -132,7 +137,9 @@ impl JwksCache {
     ) -> Result<Option<Arc<Vec<Jwk>>>, Error> {
         let mut state = self.state.lock().await;
         if state.forced_at.is_some_and(|at| at.elapsed() < cooldown) {
-            tracing::debug!("unknown key id, but the JWKS was refetched recently; not fetching again");
+            tracing::debug!(
+                "unknown key id, but the JWKS was refetched recently; not fetching again"
+            );
             return Ok(None);
         }
         let keys = Arc::new(fetch_jwks(http, url).await?);
@@ -281,9 +288,9 @@ fn check_algorithm_allowed(raw: &str, allowed: &[Algorithm]) -> Result<Algorithm
 /// of the token's `alg` when the key names one, and of the token's `kid` when it has one.
 fn matching_keys(jwks: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Vec<Jwk> {
     jwks.iter()
-        .filter(|k| {
-            !matches!(k.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature)
-        })
+        .filter(
+            |k| !matches!(k.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature),
+        )
         .filter(|k| key_type_fits(&k.algorithm, alg))
         .filter(|k| {
             k.common
@@ -426,7 +433,10 @@ mod tests {
     fn at_hash_matches_the_spec_example() {
         // OpenID Connect Core A.3: access token and at_hash of the RS256 example.
         let token = AccessToken::new("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y".into());
-        assert_eq!(at_hash_for(&token, Algorithm::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash_for(&token, Algorithm::RS256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 
     #[test]

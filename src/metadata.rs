@@ -76,8 +76,7 @@ impl ProviderMetadata {
             Endpoint::Authorization => (&self.authorization_endpoint, "authorization"),
             Endpoint::Discovery | Endpoint::Api => (&None, "authorization"),
         };
-        url.as_ref()
-            .ok_or(Error::MissingEndpoint { endpoint, key })
+        url.as_ref().ok_or(Error::MissingEndpoint { endpoint, key })
     }
 
     /// The authorization endpoint, or an error that says how to configure it.
@@ -147,7 +146,10 @@ pub fn check_pkce_s256_supported(metadata: &ProviderMetadata) -> Result<(), Erro
 }
 
 /// Requested scopes must be among `scopes_supported`, when the provider lists them.
-pub fn check_scopes_supported(requested: &Scopes, metadata: &ProviderMetadata) -> Result<(), Error> {
+pub fn check_scopes_supported(
+    requested: &Scopes,
+    metadata: &ProviderMetadata,
+) -> Result<(), Error> {
     let Some(supported) = &metadata.scopes_supported else {
         return Ok(());
     };
@@ -230,7 +232,9 @@ mod tests {
     #[test]
     fn well_known_keeps_the_issuer_path() {
         assert_eq!(
-            well_known_url("https://login.datev.de/openid").unwrap().as_str(),
+            well_known_url("https://login.datev.de/openid")
+                .unwrap()
+                .as_str(),
             "https://login.datev.de/openid/.well-known/openid-configuration"
         );
         assert_eq!(

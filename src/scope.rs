@@ -298,7 +298,9 @@ impl Preset {
     pub fn scopes(self) -> Scopes {
         use Scope::*;
         match self {
-            Preset::SignIn => [OpenId, Profile, Email, OfflineAccess].into_iter().collect(),
+            Preset::SignIn => [OpenId, Profile, Email, OfflineAccess]
+                .into_iter()
+                .collect(),
             Preset::ReadOnlyBookkeeping => [ProfileRead, ContactsRead, VouchersRead, FilesRead]
                 .into_iter()
                 .collect(),

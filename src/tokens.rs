@@ -77,7 +77,10 @@ impl fmt::Debug for TokenSet {
         f.debug_struct("TokenSet")
             .field("access_token", &"[redacted]")
             .field("token_type", &self.token_type)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .field("id_token_claims", &self.id_token_claims)
             .field("expires_at", &self.expires_at)
@@ -147,7 +150,8 @@ pub(crate) fn authenticate(
     match (method, secret) {
         (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
             // RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding.
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             request.basic_auth(enc(client_id), Some(enc(secret.secret())))
         }
         (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
@@ -182,11 +186,13 @@ mod tests {
 
     #[test]
     fn extras_are_kept() {
-        let r: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"a","x_refresh_token_expires_in":8726400}"#,
-        )
-        .unwrap();
-        assert_eq!(r.extra.get("x_refresh_token_expires_in"), Some(&Value::from(8726400)));
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","x_refresh_token_expires_in":8726400}"#)
+                .unwrap();
+        assert_eq!(
+            r.extra.get("x_refresh_token_expires_in"),
+            Some(&Value::from(8726400))
+        );
     }
 
     #[test]

@@ -8,11 +8,21 @@ use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Fault, Profile, Sandbox, 
 use lexoffice_login::{Client, Error, IdTokenProblem, Settings, SettingsBuilder, TokenSet};
 
 fn settings_for(sandbox: &Sandbox) -> SettingsBuilder {
-    Settings::builder(sandbox.issuer(), sandbox.client_id(), sandbox.redirect_uri())
-        .client_secret(sandbox.client_secret().unwrap_or_default())
-        .scopes(["openid", "profile", "email", "offline_access", "profile.read"])
-        .timeouts(Duration::from_secs(2), Duration::from_secs(2))
-        .jwks_refetch_cooldown(Duration::ZERO)
+    Settings::builder(
+        sandbox.issuer(),
+        sandbox.client_id(),
+        sandbox.redirect_uri(),
+    )
+    .client_secret(sandbox.client_secret().unwrap_or_default())
+    .scopes([
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "profile.read",
+    ])
+    .timeouts(Duration::from_secs(2), Duration::from_secs(2))
+    .jwks_refetch_cooldown(Duration::ZERO)
 }
 
 async fn start(builder: SandboxBuilder) -> Sandbox {
@@ -37,7 +47,10 @@ async fn browse(url: url::Url) -> String {
 async fn login(client: &Client) -> TokenSet {
     let (url, pending) = client.authorize().unwrap();
     let redirect = browse(url).await;
-    client.complete(pending, &redirect).await.expect("login completes")
+    client
+        .complete(pending, &redirect)
+        .await
+        .expect("login completes")
 }
 
 async fn api_status(client: &Client, sandbox: &Sandbox, tokens: &TokenSet) -> u16 {
@@ -55,7 +68,9 @@ async fn api_status(client: &Client, sandbox: &Sandbox, tokens: &TokenSet) -> u1
 #[tokio::test]
 async fn discovery_path_login_userinfo_refresh_revoke() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     let tokens = login(&client).await;
 
     let claims = tokens.id_token_claims().expect("verified ID token");
@@ -66,7 +81,10 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
     assert!(!tokens.expires_within(Duration::from_secs(60)));
 
     let info = client.userinfo(&tokens).await.unwrap();
-    assert_eq!(info.get("sub").and_then(|v| v.as_str()), Some("sandbox-user-1"));
+    assert_eq!(
+        info.get("sub").and_then(|v| v.as_str()),
+        Some("sandbox-user-1")
+    );
     assert_eq!(api_status(&client, &sandbox, &tokens).await, 200);
 
     let t2 = client.refresh(&tokens).await.unwrap();
@@ -76,7 +94,10 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
         tokens.refresh_token.as_ref().unwrap().secret(),
         "the sandbox rotates refresh tokens and the client keeps the new one"
     );
-    assert_eq!(t2.id_token_claims().map(|c| c.sub.as_str()), Some("sandbox-user-1"));
+    assert_eq!(
+        t2.id_token_claims().map(|c| c.sub.as_str()),
+        Some("sandbox-user-1")
+    );
 
     client.revoke_refresh_token(&t2).await.unwrap();
     assert_eq!(api_status(&client, &sandbox, &t2).await, 401);
@@ -86,8 +107,16 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
 
     let stats = sandbox.stats();
     assert_eq!(stats.token_grants("authorization_code"), 1);
-    assert_eq!(stats.token_grants("refresh_token"), 1, "successful refreshes");
-    assert_eq!(stats.requests(SbEndpoint::Token), 3, "code + refresh + refused refresh");
+    assert_eq!(
+        stats.token_grants("refresh_token"),
+        1,
+        "successful refreshes"
+    );
+    assert_eq!(
+        stats.requests(SbEndpoint::Token),
+        3,
+        "code + refresh + refused refresh"
+    );
     assert_eq!(stats.requests(SbEndpoint::Discovery), 1);
     assert_eq!(stats.requests(SbEndpoint::Jwks), 1, "the JWKS is cached");
 }
@@ -96,33 +125,50 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
 async fn lexoffice_static_path_without_discovery_or_id_token() {
     let sandbox = start(Sandbox::builder().profile(Profile::Lexoffice)).await;
     // Discovery is really absent in this profile.
-    let settings = Settings::builder(sandbox.issuer(), sandbox.client_id(), sandbox.redirect_uri())
-        .client_secret(sandbox.client_secret().unwrap_or_default())
-        .scopes(["profile.read", "contacts.read"])
-        .build()
-        .unwrap();
+    let settings = Settings::builder(
+        sandbox.issuer(),
+        sandbox.client_id(),
+        sandbox.redirect_uri(),
+    )
+    .client_secret(sandbox.client_secret().unwrap_or_default())
+    .scopes(["profile.read", "contacts.read"])
+    .build()
+    .unwrap();
     let err = Client::discover(settings).await.unwrap_err();
-    assert!(matches!(err, Error::UnexpectedResponse { status: 404, .. } | Error::OAuth { status: 404, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::UnexpectedResponse { status: 404, .. } | Error::OAuth { status: 404, .. }
+        ),
+        "{err}"
+    );
 
     let u = |p: &str| sandbox.url(p).to_string();
-    let settings = Settings::builder(sandbox.issuer(), sandbox.client_id(), sandbox.redirect_uri())
-        .client_secret(sandbox.client_secret().unwrap_or_default())
-        .scopes(["profile.read", "contacts.read"])
-        .without_discovery()
-        .endpoints(
-            u("/oauth2/authorize"),
-            u("/oauth2/token"),
-            Some(&u("/oauth2/revoke")),
-            None,
-            None,
-        )
-        .extra_authorize_param("connection_name", "e2e")
-        .build()
-        .unwrap();
+    let settings = Settings::builder(
+        sandbox.issuer(),
+        sandbox.client_id(),
+        sandbox.redirect_uri(),
+    )
+    .client_secret(sandbox.client_secret().unwrap_or_default())
+    .scopes(["profile.read", "contacts.read"])
+    .without_discovery()
+    .endpoints(
+        u("/oauth2/authorize"),
+        u("/oauth2/token"),
+        Some(&u("/oauth2/revoke")),
+        None,
+        None,
+    )
+    .extra_authorize_param("connection_name", "e2e")
+    .build()
+    .unwrap();
     let client = Client::discover(settings).await.unwrap();
     let tokens = login(&client).await;
     assert!(tokens.id_token.is_none() && tokens.id_token_claims().is_none());
-    assert!(tokens.refresh_token.is_some(), "lexoffice always issues a refresh token");
+    assert!(
+        tokens.refresh_token.is_some(),
+        "lexoffice always issues a refresh token"
+    );
     assert_eq!(tokens.scopes.to_string(), "profile.read contacts.read");
     assert_eq!(api_status(&client, &sandbox, &tokens).await, 200);
 
@@ -140,7 +186,9 @@ async fn lexoffice_static_path_without_discovery_or_id_token() {
 #[tokio::test]
 async fn key_rotation_is_followed_by_one_jwks_refetch() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     login(&client).await;
     assert_eq!(sandbox.stats().requests(SbEndpoint::Jwks), 1);
 
@@ -157,15 +205,22 @@ async fn key_rotation_is_followed_by_one_jwks_refetch() {
 #[tokio::test]
 async fn es256_id_tokens_verify() {
     let sandbox = start(Sandbox::builder().id_token_alg(jsonwebtoken::Algorithm::ES256)).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     let tokens = login(&client).await;
-    assert_eq!(tokens.id_token_claims().map(|c| c.sub.as_str()), Some("sandbox-user-1"));
+    assert_eq!(
+        tokens.id_token_claims().map(|c| c.sub.as_str()),
+        Some("sandbox-user-1")
+    );
 }
 
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_family() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     let t1 = login(&client).await;
     let t2 = client.refresh(&t1).await.unwrap();
 
@@ -182,7 +237,9 @@ async fn refresh_token_reuse_revokes_the_family() {
 #[tokio::test]
 async fn grace_period_allows_the_old_refresh_token_briefly() {
     let sandbox = start(Sandbox::builder().refresh_grace_period(Duration::from_secs(30))).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     let t1 = login(&client).await;
     let _t2 = client.refresh(&t1).await.unwrap();
     let t3 = client.refresh(&t1).await.expect("within the grace period");
@@ -205,7 +262,10 @@ async fn token_endpoint_faults_are_clear_errors_and_leave_the_login_usable() {
 
     sandbox.inject_token_faults(1, Fault::ServerError);
     let err = client.refresh(&tokens).await.unwrap_err();
-    assert!(matches!(err, Error::UnexpectedResponse { status: 500, .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnexpectedResponse { status: 500, .. }),
+        "{err}"
+    );
     assert!(err.is_transient());
 
     sandbox.inject_token_faults(1, Fault::MalformedJson);
@@ -218,43 +278,75 @@ async fn token_endpoint_faults_are_clear_errors_and_leave_the_login_usable() {
     assert!(err.is_transient());
 
     // The faults consumed nothing: the same refresh token still works.
-    let fresh = client.refresh(&tokens).await.expect("recovers after the faults");
+    let fresh = client
+        .refresh(&tokens)
+        .await
+        .expect("recovers after the faults");
     assert_eq!(api_status(&client, &sandbox, &fresh).await, 200);
 }
 
 #[tokio::test]
 async fn clock_offset_within_skew_is_accepted_and_beyond_it_refused() {
     let sandbox = start(Sandbox::builder().clock_offset(30)).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     login(&client).await;
 
     sandbox.set_clock_offset(600);
     let (url, pending) = client.authorize().unwrap();
-    let err = client.complete(pending, &browse(url).await).await.unwrap_err();
-    assert!(matches!(err, Error::IdToken(IdTokenProblem::IssuedInFuture)), "{err}");
+    let err = client
+        .complete(pending, &browse(url).await)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IdToken(IdTokenProblem::IssuedInFuture)),
+        "{err}"
+    );
 
     sandbox.set_clock_offset(-7200);
     let (url, pending) = client.authorize().unwrap();
-    let err = client.complete(pending, &browse(url).await).await.unwrap_err();
-    assert!(matches!(err, Error::IdToken(IdTokenProblem::Expired)), "{err}");
+    let err = client
+        .complete(pending, &browse(url).await)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IdToken(IdTokenProblem::Expired)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_iss_is_refused_when_the_provider_promises_it() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
-    assert!(client.metadata().authorization_response_iss_parameter_supported);
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        client
+            .metadata()
+            .authorization_response_iss_parameter_supported
+    );
     sandbox.set_send_iss(false);
     let (url, pending) = client.authorize().unwrap();
-    let err = client.complete(pending, &browse(url).await).await.unwrap_err();
+    let err = client
+        .complete(pending, &browse(url).await)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::IssuerParameterMissing), "{err}");
-    assert_eq!(sandbox.stats().token_grants("authorization_code"), 0, "no code was exchanged");
+    assert_eq!(
+        sandbox.stats().token_grants("authorization_code"),
+        0,
+        "no code was exchanged"
+    );
 }
 
 #[tokio::test]
 async fn a_code_is_exchanged_once() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap()).await.unwrap();
+    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+        .await
+        .unwrap();
     let (url, pending) = client.authorize().unwrap();
     let redirect = browse(url).await;
     // Keep a copy of the pending login, as a web backend's session store might.

@@ -45,12 +45,22 @@ async fn no_secret_reaches_logs_debug_or_errors() {
 
     let sandbox = Sandbox::builder().start().await.unwrap();
     let client_secret = sandbox.client_secret().unwrap().to_owned();
-    let settings = Settings::builder(sandbox.issuer(), sandbox.client_id(), sandbox.redirect_uri())
-        .client_secret(&client_secret)
-        .scopes(["openid", "profile", "email", "offline_access", "profile.read"])
-        .timeouts(Duration::from_secs(1), Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let settings = Settings::builder(
+        sandbox.issuer(),
+        sandbox.client_id(),
+        sandbox.redirect_uri(),
+    )
+    .client_secret(&client_secret)
+    .scopes([
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "profile.read",
+    ])
+    .timeouts(Duration::from_secs(1), Duration::from_secs(1))
+    .build()
+    .unwrap();
     let mut shown = vec![format!("{settings:?}")];
     let client = Client::discover(settings).await.unwrap();
     shown.push(format!("{client:?}"));
@@ -61,9 +71,18 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     let pending_json: serde_json::Value = serde_json::to_value(&pending).unwrap();
     let mut secrets: Vec<String> = ["state", "nonce", "verifier"]
         .iter()
-        .filter_map(|k| pending_json.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+        .filter_map(|k| {
+            pending_json
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
         .collect();
-    assert_eq!(secrets.len(), 3, "state, nonce and verifier found: {pending_json}");
+    assert_eq!(
+        secrets.len(),
+        3,
+        "state, nonce and verifier found: {pending_json}"
+    );
     shown.push(format!("{pending:?}"));
 
     let browser = reqwest::Client::builder()
@@ -91,10 +110,14 @@ async fn no_secret_reaches_logs_debug_or_errors() {
 
     // A rejected callback (wrong state) first: its error must not echo anything either.
     let forged = redirect.replace("state=", "state=x");
-    let err = pending.verify_callback(&forged, &client.metadata()).unwrap_err();
+    let err = pending
+        .verify_callback(&forged, &client.metadata())
+        .unwrap_err();
     shown.push(format!("{err} {err:?}"));
 
-    let response = pending.verify_callback(&redirect, &client.metadata()).unwrap();
+    let response = pending
+        .verify_callback(&redirect, &client.metadata())
+        .unwrap();
     shown.push(format!("{response:?}"));
     let tokens = client.exchange(pending, response).await.unwrap();
     shown.push(format!("{tokens:?}"));

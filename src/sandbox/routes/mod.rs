@@ -155,6 +155,18 @@ fn secret_matches(client: &SandboxClient, presented: &str) -> bool {
     }
 }
 
+/// Reads a form request and authenticates its client: the first step of the token,
+/// revocation and introspection endpoints.
+pub(crate) fn authenticated_form<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(HashMap<String, String>, &'a SandboxClient), Response> {
+    let params = form_params(headers, body)?;
+    let client = authenticate(shared, headers, &params)?;
+    Ok((params, client))
+}
+
 /// Authenticates the client of a token, revocation or introspection request by its
 /// configured method. Errors are ready `401 invalid_client` (or `400`) responses.
 pub(crate) fn authenticate<'a>(

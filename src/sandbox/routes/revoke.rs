@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::{authenticate, bad_request, form_params, no_store};
+use super::{authenticated_form, bad_request, no_store};
 use crate::sandbox::state::{lock, Shared, Store};
 use crate::sandbox::stats::Endpoint;
 use crate::sandbox::Introspection;
@@ -22,12 +22,8 @@ pub(super) async fn revoke(
     body: Bytes,
 ) -> Response {
     s.count(Endpoint::Revoke);
-    let params = match form_params(&headers, &body) {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let client = match authenticate(&s, &headers, &params) {
-        Ok(c) => c,
+    let (params, client) = match authenticated_form(&s, &headers, &body) {
+        Ok(pc) => pc,
         Err(resp) => return resp,
     };
     let Some(token) = params.get("token") else {
@@ -64,12 +60,8 @@ pub(super) async fn introspect(
     body: Bytes,
 ) -> Response {
     s.count(Endpoint::Introspect);
-    let params = match form_params(&headers, &body) {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let client = match authenticate(&s, &headers, &params) {
-        Ok(c) => c,
+    let (params, client) = match authenticated_form(&s, &headers, &body) {
+        Ok(pc) => pc,
         Err(resp) => return resp,
     };
     let Some(token) = params.get("token") else {

@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{authenticate, bad_request, form_params, no_store, oauth_error, split_scope};
+use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
 use crate::sandbox::config::{Fault, Profile, SandboxClient};
 use crate::sandbox::html;
 use crate::sandbox::state::{lock, random_token, AccessRecord, Family, RefreshRecord, Shared};
@@ -33,12 +33,8 @@ pub(super) async fn token(
         tracing::debug!(?fault, "token endpoint: injected fault");
         return fault_response(&s, fault).await;
     }
-    let params = match form_params(&headers, &body) {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let client = match authenticate(&s, &headers, &params) {
-        Ok(c) => c,
+    let (params, client) = match authenticated_form(&s, &headers, &body) {
+        Ok(pc) => pc,
         Err(resp) => return resp,
     };
     let grant = params.get("grant_type").map(String::as_str);
