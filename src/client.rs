@@ -56,6 +56,10 @@ impl Client {
         let metadata = metadata::load(&http, &settings).await?;
         metadata::check_endpoints_are_secure(&metadata)?;
         metadata::check_scopes_supported(&settings.scopes, &metadata)?;
+        if settings.scopes.is_openid() {
+            // Without keys no ID token can be verified: say so before any code is spent.
+            metadata.endpoint(Endpoint::Jwks)?;
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 settings,
@@ -343,5 +347,39 @@ impl Client {
             cooldown: s.jwks_refetch_cooldown,
         };
         id_token::verify(raw, &expect, &keys).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn openid_without_a_jwks_is_refused_before_any_login() {
+        let settings =
+            Settings::builder("https://id.example.com", "c", "https://app.example.com/cb")
+                .client_secret("s")
+                .scopes(["openid"])
+                .without_discovery()
+                .endpoints(
+                    "https://id.example.com/authorize",
+                    "https://id.example.com/token",
+                    None,
+                    None,
+                    None,
+                )
+                .build()
+                .unwrap();
+        let err = Client::discover(settings).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::MissingEndpoint {
+                    endpoint: Endpoint::Jwks,
+                    key: "jwks"
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -218,12 +218,56 @@ pub(crate) async fn fetch_json<T: DeserializeOwned>(
     let answer = read_answer(endpoint, url, resp).await?;
     reject_redirect(endpoint, url, &answer)?;
     reject_error_status(endpoint, url, &answer)?;
+    if endpoint == Endpoint::Token {
+        reject_error_body(endpoint, &answer)?;
+    }
     parse_json(endpoint, url, &answer)
+}
+
+/// Some token endpoints (GitHub's, for one) answer an OAuth error with status 200: a body
+/// with `error` and no `access_token` is an error whatever the status.
+fn reject_error_body(endpoint: Endpoint, a: &Answer) -> Result<(), Error> {
+    #[derive(Deserialize)]
+    struct Probe {
+        error: Option<String>,
+        error_description: Option<String>,
+        access_token: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<Probe>(&a.body) {
+        Ok(Probe {
+            error: Some(code),
+            error_description,
+            access_token: None,
+        }) => Err(Error::OAuth {
+            endpoint,
+            status: a.status,
+            code,
+            description: error_description,
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_body_with_status_200_is_an_oauth_error() {
+        let a = Answer {
+            status: 200,
+            content_type: "application/json".into(),
+            location: None,
+            body: br#"{"error":"bad_verification_code","error_description":"expired"}"#.to_vec(),
+        };
+        let err = reject_error_body(Endpoint::Token, &a).unwrap_err();
+        assert!(matches!(err, Error::OAuth { ref code, .. } if code == "bad_verification_code"));
+        let ok = Answer {
+            body: br#"{"access_token":"x","error":null}"#.to_vec(),
+            ..a
+        };
+        assert!(reject_error_body(Endpoint::Token, &ok).is_ok());
+    }
 
     #[test]
     fn json_content_types() {
