@@ -111,16 +111,7 @@ async fn run_local() -> Result<(), BoxError> {
         5,
         "the browser's part: following the sandbox's auto-consent redirect",
     );
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let resp = browser.get(url).send().await?;
-    let redirect = resp
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or("the sandbox did not redirect back")?
-        .to_owned();
+    let redirect = sandbox.follow_authorization(&url).await?;
     println!(
         "    redirected to {}?code=…&state=…&iss=…",
         client.settings().redirect_uri

@@ -52,7 +52,7 @@ pub(crate) async fn send(
 }
 
 /// What went wrong, without the URL (the caller names it) and with the causes.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut msg = if e.is_connect() {
         "connection failed"

@@ -8,21 +8,10 @@ use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Fault, Profile, Sandbox, 
 use lexoffice_login::{Client, Error, IdTokenProblem, Settings, SettingsBuilder, TokenSet};
 
 fn settings_for(sandbox: &Sandbox) -> SettingsBuilder {
-    Settings::builder(
-        sandbox.issuer(),
-        sandbox.client_id(),
-        sandbox.redirect_uri(),
-    )
-    .client_secret(sandbox.client_secret().unwrap_or_default())
-    .scopes([
-        "openid",
-        "profile",
-        "email",
-        "offline_access",
-        "profile.read",
-    ])
-    .timeouts(Duration::from_secs(2), Duration::from_secs(2))
-    .jwks_refetch_cooldown(Duration::ZERO)
+    sandbox
+        .settings()
+        .timeouts(Duration::from_secs(2), Duration::from_secs(2))
+        .jwks_refetch_cooldown(Duration::ZERO)
 }
 
 async fn start(builder: SandboxBuilder) -> Sandbox {
@@ -30,27 +19,15 @@ async fn start(builder: SandboxBuilder) -> Sandbox {
 }
 
 /// Plays the browser: follows the authorization URL to the sandbox's auto-consent redirect.
-async fn browse(url: url::Url) -> String {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = browser.get(url).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "the sandbox redirects back");
-    resp.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_owned()
+async fn browse(sandbox: &Sandbox, url: url::Url) -> String {
+    sandbox
+        .follow_authorization(&url)
+        .await
+        .expect("the sandbox redirects back")
 }
 
-async fn login(client: &Client) -> TokenSet {
-    let (url, pending) = client.authorize().unwrap();
-    let redirect = browse(url).await;
-    client
-        .complete(pending, &redirect)
-        .await
-        .expect("login completes")
+async fn login(sandbox: &Sandbox, client: &Client) -> TokenSet {
+    sandbox.login(client).await.expect("login completes")
 }
 
 async fn api_status(client: &Client, sandbox: &Sandbox, tokens: &TokenSet) -> u16 {
@@ -71,7 +48,7 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    let tokens = login(&client).await;
+    let tokens = login(&sandbox, &client).await;
 
     let claims = tokens.id_token_claims().expect("verified ID token");
     assert_eq!(claims.sub, "sandbox-user-1");
@@ -163,7 +140,7 @@ async fn lexoffice_static_path_without_discovery_or_id_token() {
     .build()
     .unwrap();
     let client = Client::discover(settings).await.unwrap();
-    let tokens = login(&client).await;
+    let tokens = login(&sandbox, &client).await;
     assert!(tokens.id_token.is_none() && tokens.id_token_claims().is_none());
     assert!(
         tokens.refresh_token.is_some(),
@@ -189,11 +166,11 @@ async fn key_rotation_is_followed_by_one_jwks_refetch() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    login(&client).await;
+    login(&sandbox, &client).await;
     assert_eq!(sandbox.stats().requests(SbEndpoint::Jwks), 1);
 
     sandbox.rotate_keys();
-    let tokens = login(&client).await;
+    let tokens = login(&sandbox, &client).await;
     assert!(tokens.id_token_claims().is_some());
     assert_eq!(
         sandbox.stats().requests(SbEndpoint::Jwks),
@@ -208,7 +185,7 @@ async fn es256_id_tokens_verify() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    let tokens = login(&client).await;
+    let tokens = login(&sandbox, &client).await;
     assert_eq!(
         tokens.id_token_claims().map(|c| c.sub.as_str()),
         Some("sandbox-user-1")
@@ -221,7 +198,7 @@ async fn refresh_token_reuse_revokes_the_family() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    let t1 = login(&client).await;
+    let t1 = login(&sandbox, &client).await;
     let t2 = client.refresh(&t1).await.unwrap();
 
     // A second worker with the old refresh token: the sandbox sees reuse.
@@ -240,7 +217,7 @@ async fn grace_period_allows_the_old_refresh_token_briefly() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    let t1 = login(&client).await;
+    let t1 = login(&sandbox, &client).await;
     let _t2 = client.refresh(&t1).await.unwrap();
     let t3 = client.refresh(&t1).await.expect("within the grace period");
     assert_eq!(api_status(&client, &sandbox, &t3).await, 200);
@@ -258,7 +235,7 @@ async fn token_endpoint_faults_are_clear_errors_and_leave_the_login_usable() {
     )
     .await
     .unwrap();
-    let tokens = login(&client).await;
+    let tokens = login(&sandbox, &client).await;
 
     sandbox.inject_token_faults(1, Fault::ServerError);
     let err = client.refresh(&tokens).await.unwrap_err();
@@ -291,12 +268,12 @@ async fn clock_offset_within_skew_is_accepted_and_beyond_it_refused() {
     let client = Client::discover(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
-    login(&client).await;
+    login(&sandbox, &client).await;
 
     sandbox.set_clock_offset(600);
     let (url, pending) = client.authorize().unwrap();
     let err = client
-        .complete(pending, &browse(url).await)
+        .complete(pending, &browse(&sandbox, url).await)
         .await
         .unwrap_err();
     assert!(
@@ -307,7 +284,7 @@ async fn clock_offset_within_skew_is_accepted_and_beyond_it_refused() {
     sandbox.set_clock_offset(-7200);
     let (url, pending) = client.authorize().unwrap();
     let err = client
-        .complete(pending, &browse(url).await)
+        .complete(pending, &browse(&sandbox, url).await)
         .await
         .unwrap_err();
     assert!(
@@ -330,7 +307,7 @@ async fn a_missing_iss_is_refused_when_the_provider_promises_it() {
     sandbox.set_send_iss(false);
     let (url, pending) = client.authorize().unwrap();
     let err = client
-        .complete(pending, &browse(url).await)
+        .complete(pending, &browse(&sandbox, url).await)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::IssuerParameterMissing), "{err}");
@@ -348,7 +325,7 @@ async fn a_code_is_exchanged_once() {
         .await
         .unwrap();
     let (url, pending) = client.authorize().unwrap();
-    let redirect = browse(url).await;
+    let redirect = browse(&sandbox, url).await;
     // Keep a copy of the pending login, as a web backend's session store might.
     let copy: lexoffice_login::PendingLogin =
         serde_json::from_str(&serde_json::to_string(&pending).unwrap()).unwrap();

@@ -85,21 +85,7 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     );
     shown.push(format!("{pending:?}"));
 
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let redirect = browser
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let redirect = sandbox.follow_authorization(&url).await.unwrap();
     let code = url::Url::parse(&redirect)
         .unwrap()
         .query_pairs()

@@ -38,6 +38,7 @@ mod builder;
 mod config;
 mod html;
 mod keys;
+mod login;
 mod routes;
 mod state;
 mod stats;

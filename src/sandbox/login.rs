@@ -1,0 +1,96 @@
+//! Helpers for tests that log in against the sandbox: settings for its default client,
+//! and a login that plays the browser's part.
+
+use crate::config::SettingsBuilder;
+use crate::{Client, Error, Settings, TokenSet};
+
+use super::{Profile, Sandbox};
+
+impl Sandbox {
+    /// Settings for the sandbox's default client: issuer, client id and secret, redirect
+    /// URI, and the scopes the profile offers (the OpenID Connect ones plus
+    /// `profile.read contacts.read`; only the lexoffice ones in [`Profile::Lexoffice`],
+    /// whose endpoints are set statically since it has no discovery). Adjust before
+    /// `build()`.
+    ///
+    /// ```
+    /// # async fn t() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lexoffice_login::{sandbox::Sandbox, Client};
+    /// let sandbox = Sandbox::builder().start().await?;
+    /// let client = Client::discover(sandbox.settings().build()?).await?;
+    /// let tokens = sandbox.login(&client).await?;
+    /// assert!(tokens.id_token_claims().is_some());
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(t()).map_err(|e| e.to_string())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settings(&self) -> SettingsBuilder {
+        let builder = Settings::builder(self.issuer(), self.client_id(), self.redirect_uri());
+        let builder = match self.client_secret() {
+            Some(secret) => builder.client_secret(secret),
+            None => builder.client_auth(crate::ClientAuthMethod::None),
+        };
+        match self.profile() {
+            Profile::Oidc => builder.scopes([
+                "openid",
+                "profile",
+                "email",
+                "offline_access",
+                "profile.read",
+                "contacts.read",
+            ]),
+            Profile::Lexoffice => {
+                let url = |p: &str| self.url(p).to_string();
+                builder
+                    .scopes(["profile.read", "contacts.read"])
+                    .without_discovery()
+                    .endpoints(
+                        url("/oauth2/authorize"),
+                        url("/oauth2/token"),
+                        Some(&url("/oauth2/revoke")),
+                        None,
+                        None,
+                    )
+            }
+        }
+    }
+
+    /// Logs in through `client` the way a browser would with the auto-consenting
+    /// sandbox: opens the authorization URL, takes the redirect, completes the login.
+    /// (An interactive sandbox shows a page instead; drive that with a real browser.)
+    pub async fn login(&self, client: &Client) -> Result<TokenSet, Error> {
+        let (url, pending) = client.authorize()?;
+        let redirect = self.follow_authorization(&url).await?;
+        client.complete(pending, &redirect).await
+    }
+
+    /// Plays the browser: requests the authorization URL and returns the redirect the
+    /// sandbox answers with (the URL with `code`, `state` and `iss`, or an `error`).
+    pub async fn follow_authorization(&self, url: &url::Url) -> Result<String, Error> {
+        // Never `reqwest::Error`'s own text: it carries the URL, with state and nonce.
+        let unreachable = |reason: String| Error::Unreachable {
+            endpoint: crate::Endpoint::Authorization,
+            url: url.origin().ascii_serialization(),
+            reason,
+        };
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::HttpSetup(e.to_string()))?;
+        let resp = browser
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| unreachable(crate::http::describe(&e)))?;
+        resp.headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::MalformedCallback(format!(
+                    "the sandbox answered HTTP {} without a redirect (is it interactive, or is the client or redirect URI unknown?)",
+                    resp.status().as_u16()
+                ))
+            })
+    }
+}
