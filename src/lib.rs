@@ -37,6 +37,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+pub mod api;
 mod authorize;
 mod callback;
 mod client;
@@ -53,6 +54,7 @@ mod tokens;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
+pub use api::{ApiClient, ApiClientBuilder, ApiError, ApiOptions, ApiResponse};
 pub use authorize::{AuthorizeOptions, PendingLogin};
 pub use callback::AuthorizationResponse;
 pub use client::{Client, TokenKind};
