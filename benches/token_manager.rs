@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo bench --bench token_manager`; results in BENCHMARKS.md.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenManager};
 
 struct Fixture {
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     manager: TokenManager<MemoryStore>,
 }
 
@@ -35,10 +36,7 @@ async fn fixture() -> Fixture {
         ManagerOptions::default(),
     );
     manager.save_login(tokens).await.expect("stored");
-    Fixture {
-        _sandbox: sandbox,
-        manager,
-    }
+    Fixture { sandbox, manager }
 }
 
 /// Makes the held login look as if it expires now, so the next call must refresh.
@@ -63,12 +61,15 @@ fn refresh_storm(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let f = rt.block_on(fixture());
     let manager = Arc::new(f.manager.clone());
+    let storms = Arc::new(AtomicU64::new(0));
+    let before = f.sandbox.stats().token_grants("refresh_token");
     let mut group = c.benchmark_group("refresh_storm");
     group.sample_size(20);
     for tasks in [1usize, 100, 1000] {
         group.bench_with_input(BenchmarkId::from_parameter(tasks), &tasks, |b, &tasks| {
             b.to_async(&rt).iter_custom(|iters| {
                 let manager = manager.clone();
+                let storms = storms.clone();
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
@@ -84,6 +85,7 @@ fn refresh_storm(c: &mut Criterion) {
                             let _ = h.await.expect("task").expect("token");
                         }
                         total += start.elapsed();
+                        storms.fetch_add(1, Ordering::Relaxed);
                     }
                     total
                 }
@@ -91,6 +93,13 @@ fn refresh_storm(c: &mut Criterion) {
         });
     }
     group.finish();
+    let storms = storms.load(Ordering::Relaxed);
+    let refreshes = f.sandbox.stats().token_grants("refresh_token") - before;
+    println!("refresh_storm: {storms} storms, {refreshes} refresh requests at the sandbox");
+    assert_eq!(
+        refreshes, storms,
+        "one refresh per storm, whatever the number of tasks"
+    );
 }
 
 criterion_group!(benches, fresh_token, refresh_storm);
