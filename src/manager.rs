@@ -152,6 +152,9 @@ struct FlightState {
     cooldown: Option<(Instant, String)>,
     /// Digest of a refresh token the provider refused with `invalid_grant`.
     dead_refresh_token: Option<[u8; 32]>,
+    /// A refresh whose result could not be stored: the digest of the refresh token it
+    /// replaced, and the new tokens (which the next refresh must start from).
+    unsaved: Option<([u8; 32], TokenSet)>,
 }
 
 impl<S> TokenManager<S> {
@@ -314,11 +317,27 @@ impl<S: TokenStore> TokenManager<S> {
 
         let _guard = self.inner.store.lock_refresh(&self.inner.key).await?;
         // Another process may have refreshed already.
-        let Some(stored) = self.inner.store.load(&self.inner.key).await? else {
+        let Some(mut stored) = self.inner.store.load(&self.inner.key).await? else {
             return Err(ManagerError::LoginRequired {
                 reason: format!("no login is stored for {}", self.inner.key),
             });
         };
+        // The store still holds the login whose refresh token this process replaced but
+        // could not store: the provider no longer takes that refresh token (reusing it
+        // can revoke the login), so store and continue from the new tokens.
+        if let Some((replaced, fresh)) = state.unsaved.take() {
+            let same = stored
+                .refresh_token
+                .as_ref()
+                .is_some_and(|rt| digest(rt.secret()) == replaced);
+            if same {
+                if let Err(e) = self.inner.store.save(&self.inner.key, &fresh).await {
+                    state.unsaved = Some((replaced, fresh));
+                    return Err(e.into());
+                }
+                stored = fresh;
+            }
+        }
         if self.good_enough(&stored, &want) {
             let t = self.set_cache(stored);
             return Ok(t.access_token.clone());
@@ -335,6 +354,11 @@ impl<S: TokenStore> TokenManager<S> {
                 Ok(fresh) => {
                     // Persist first: a rotated refresh token must never be lost.
                     let saved = self.inner.store.save(&self.inner.key, &fresh).await;
+                    if saved.is_err() {
+                        if let Some(rt) = &stored.refresh_token {
+                            state.unsaved = Some((digest(rt.secret()), fresh.clone()));
+                        }
+                    }
                     let t = self.set_cache(fresh);
                     state.dead_refresh_token = None;
                     if let Err(e) = saved {

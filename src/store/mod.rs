@@ -20,6 +20,12 @@ mod memory;
 pub use file::{Encryption, EncryptionKey, FileStore, FileStoreBuilder, STORE_KEY_ENV};
 pub use memory::MemoryStore;
 
+// The OS keyring (cargo feature `keyring`, off by default).
+#[cfg(feature = "keyring")]
+mod keyring;
+#[cfg(feature = "keyring")]
+pub use self::keyring::{KeyringError, KeyringStore, KeyringStoreBuilder, KEYRING_SERVICE};
+
 /// Which login a store entry holds: an environment (`production`, `sandbox`) and a
 /// profile (one user may hold several logins).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
