@@ -723,3 +723,47 @@ fn the_manager_is_shareable() {
     assert_send_sync::<TokenManager<MemoryStore>>();
     let _: Option<Arc<TokenManager<MemoryStore>>> = None;
 }
+
+#[tokio::test]
+async fn a_save_removes_temporary_files_left_by_killed_writers_once_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder()
+        .dir(dir.path())
+        .ignore_env_key()
+        .build()
+        .unwrap();
+    let key = StoreKey::new("test", "default");
+    let name = store
+        .path_for(&key)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let stale = dir.path().join(format!(".{name}.tmp-4242-stale"));
+    let fresh = dir.path().join(format!(".{name}.tmp-4243-fresh"));
+    let other = dir.path().join(".other.json.tmp-4244-stale");
+    for p in [&stale, &fresh, &other] {
+        std::fs::write(p, b"{\"v\":1,").unwrap();
+    }
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for p in [&stale, &other] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+    }
+
+    store.save(&key, &sample_tokens()).await.unwrap();
+    assert!(
+        !stale.exists(),
+        "a stale temporary file of this login is removed"
+    );
+    assert!(
+        fresh.exists(),
+        "a recent one may belong to a live writer: kept"
+    );
+    assert!(other.exists(), "another login's files are left alone");
+    assert!(store.load(&key).await.unwrap().is_some());
+}

@@ -463,7 +463,38 @@ impl Inner {
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
+        if result.is_ok() {
+            remove_stale_temp_files(&self.dir, &name);
+        }
         result
+    }
+}
+
+/// A writer killed between creating its temporary file and the rename leaves the file
+/// behind (readers ignore it). The next successful write of the same login removes such
+/// files once they are older than any live write could be.
+fn remove_stale_temp_files(dir: &Path, name: &str) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(600);
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        let is_stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if is_ours && is_stale {
+            if let Err(e) = fs::remove_file(entry.path()) {
+                tracing::debug!(error = %e, "could not remove a stale temporary file");
+            }
+        }
     }
 }
 
