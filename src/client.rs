@@ -15,6 +15,7 @@ use crate::error::{Endpoint, Error, IdTokenProblem};
 use crate::http;
 use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
 use crate::metadata::{self, ProviderMetadata};
+use crate::providers::RevocationBody;
 use crate::tokens::{self, TokenResponse, TokenSet};
 
 /// Which token to revoke.
@@ -256,7 +257,10 @@ impl Client {
         let metadata = self.fresh_metadata().await;
         let url = metadata.endpoint(Endpoint::Revocation)?.clone();
         let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-        let request = self.authenticated_post(&url, form);
+        let request = match self.inner.settings.quirks.revocation_body {
+            RevocationBody::Form => self.authenticated_post(&url, form),
+            RevocationBody::Json => self.authenticated_json_post(&url, form),
+        };
         let resp = http::send(Endpoint::Revocation, &url, request).await?;
         let answer = http::read_answer(Endpoint::Revocation, &url, resp).await?;
         http::reject_redirect(Endpoint::Revocation, &url, &answer)?;
@@ -297,10 +301,37 @@ impl Client {
     ) -> Result<TokenResponse, Error> {
         let metadata = self.fresh_metadata().await;
         let url = metadata.endpoint(Endpoint::Token)?.clone();
-        let request = self
+        let mut request = self
             .authenticated_post(&url, form)
             .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in &self.inner.settings.quirks.token_request_headers {
+            request = request.header(*name, *value);
+        }
         http::fetch_json(Endpoint::Token, &url, request).await
+    }
+
+    /// A JSON POST (`{"token": …}`) with the configured client authentication, for
+    /// providers whose revocation endpoint takes JSON (Intuit).
+    fn authenticated_json_post(
+        &self,
+        url: &Url,
+        mut form: Vec<(&'static str, String)>,
+    ) -> reqwest::RequestBuilder {
+        let s = &self.inner.settings;
+        let request = tokens::authenticate(
+            self.inner.http.post(url.clone()),
+            &mut form,
+            s.client_auth,
+            s.client_id.as_str(),
+            s.client_secret.as_ref(),
+        );
+        let body: Map<String, Value> = form
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect();
+        request
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&body)
     }
 
     /// A form POST with the configured client authentication (token, revocation).

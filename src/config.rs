@@ -25,6 +25,7 @@ use openidconnect::{ClientId, ClientSecret};
 use serde::Deserialize;
 use url::Url;
 
+use crate::providers::{self, Provider, Quirks};
 use crate::scope::{Preset, Scope, Scopes};
 
 /// Prefix of every environment variable this crate reads.
@@ -157,6 +158,10 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub request_timeout: Duration,
+    /// The provider preset in use, if any.
+    pub provider: Option<Provider>,
+    /// The provider's quirks (empty for a generic provider).
+    pub quirks: Quirks,
 }
 
 impl fmt::Debug for Settings {
@@ -176,6 +181,7 @@ impl fmt::Debug for Settings {
             .field("scopes", &self.scopes.to_string())
             .field("extra_authorize_params", &self.extra_authorize_params)
             .field("clock_skew", &self.clock_skew)
+            .field("provider", &self.provider)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +218,7 @@ struct RawSettings {
     redirect_uri: Option<String>,
     scopes: Option<Vec<String>>,
     scope_preset: Option<String>,
+    provider: Option<String>,
     #[serde(default)]
     extra_authorize_params: BTreeMap<String, String>,
     clock_skew_secs: Option<u64>,
@@ -289,10 +296,12 @@ impl Settings {
             .or_else(|| vars.get(CONFIG_DIR_VAR).map(PathBuf::from));
 
         let mut layers = Vec::new();
+        let has_default;
         match &config_dir {
             Some(dir) => {
                 let default = dir.join("default.toml");
-                if default.exists() {
+                has_default = default.exists();
+                if has_default {
                     layers.push(file_layer(&default)?);
                 }
                 let env_file = dir.join(format!("{env}.toml"));
@@ -305,6 +314,7 @@ impl Settings {
                 layers.push(file_layer(&env_file)?);
             }
             None => {
+                has_default = true;
                 layers.push(built_in_layer("default")?);
                 layers.push(built_in_layer(&env)?);
             }
@@ -318,8 +328,16 @@ impl Settings {
             }
             layers.push(file_layer(extra)?);
         }
-        let file_layers = layers.len();
+        let mut file_layers = layers.len();
         layers.push(env_layer(&vars)?);
+
+        // A provider preset (`provider = "xero"`) lies just above default.toml, so the
+        // environment's file, an extra file and variables all win over it.
+        if let Some(preset) = preset_layer(&layers, &env)? {
+            let at = usize::from(has_default);
+            layers.insert(at, preset);
+            file_layers += 1;
+        }
 
         // The secret may only come from the environment or a file named in the settings.
         let mut problems = Vec::new();
@@ -427,6 +445,27 @@ impl SettingsBuilder {
         self.raw.scope_preset = Some(preset.name().to_owned());
         self
     }
+    /// Uses a provider's quirks, and its client authentication, scopes and authorization
+    /// parameters where they are not set on this builder. The issuer and endpoints stay
+    /// the builder's (point them at the real provider, or at a sandbox).
+    pub fn provider(mut self, provider: Provider) -> Self {
+        let preset = provider.preset(providers::Environment::Production);
+        self.raw.provider = Some(provider.name().to_owned());
+        self.raw
+            .client_auth
+            .get_or_insert_with(|| preset.client_auth.as_str().to_owned());
+        self.raw
+            .scopes
+            .get_or_insert_with(|| preset.scopes.iter().map(|s| (*s).to_owned()).collect());
+        for (k, v) in preset.extra_authorize_params {
+            self.raw
+                .extra_authorize_params
+                .entry(k.to_owned())
+                .or_insert_with(|| v.to_owned());
+        }
+        self
+    }
+
     /// Turns discovery off: endpoints come from [`SettingsBuilder::endpoints`].
     pub fn without_discovery(mut self) -> Self {
         self.raw.discovery = Some(false);
@@ -498,6 +537,53 @@ impl SettingsBuilder {
             Vec::new(),
         )
     }
+}
+
+/// The layer a provider preset contributes, when some layer names a provider.
+fn preset_layer(layers: &[Layer], env: &str) -> Result<Option<Layer>, ConfigError> {
+    let Some(name) = layers
+        .iter()
+        .rev()
+        .find_map(|l| l.config.get_string("provider").ok())
+    else {
+        return Ok(None);
+    };
+    // An unknown name is reported by validation, with the layer it came from.
+    let Ok(provider) = name.parse::<Provider>() else {
+        return Ok(None);
+    };
+    let preset = provider.preset(providers::Environment::from_env_name(env));
+    let read = |e: config::ConfigError| ConfigError::Read(format!("preset {provider}: {e}"));
+    let mut b = Config::builder()
+        .set_override("issuer", preset.issuer)
+        .map_err(read)?
+        .set_override("discovery", preset.discovery)
+        .map_err(read)?
+        .set_override("client_auth", preset.client_auth.as_str())
+        .map_err(read)?
+        .set_override("scopes", preset.scopes.clone())
+        .map_err(read)?;
+    let optional = [
+        ("discovery_url", preset.discovery_url),
+        ("endpoints.authorization", preset.authorization_endpoint),
+        ("endpoints.token", preset.token_endpoint),
+        ("endpoints.revocation", preset.revocation_endpoint),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            b = b.set_override(key, v).map_err(read)?;
+        }
+    }
+    for (k, v) in &preset.extra_authorize_params {
+        b = b
+            .set_override(format!("extra_authorize_params.{k}"), *v)
+            .map_err(read)?;
+    }
+    let config = b.build().map_err(read)?;
+    Ok(Some(Layer {
+        name: format!("the {provider} preset"),
+        config,
+    }))
 }
 
 fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
@@ -745,6 +831,26 @@ fn validate(
         }
     }
 
+    let provider = match raw.provider.as_deref() {
+        None => None,
+        Some(name) => match name.parse::<Provider>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                c.problem("provider", e.to_string());
+                None
+            }
+        },
+    };
+    let quirks = provider
+        .map(|p| p.preset(providers::Environment::from_env_name(&env)).quirks)
+        .unwrap_or_default();
+    if quirks.nonce_required && !scopes.is_openid() && !scopes.is_empty() {
+        c.problem(
+            "scopes",
+            "this provider requires a nonce, which is only sent with `openid`: add `openid` to the scopes",
+        );
+    }
+
     let clock_skew = raw.clock_skew_secs.unwrap_or(60);
     if clock_skew > 600 {
         c.problem(
@@ -787,6 +893,8 @@ fn validate(
                 ),
                 connect_timeout: Duration::from_secs(connect_timeout),
                 request_timeout: Duration::from_secs(request_timeout),
+                provider,
+                quirks,
             })
         }
         _ => Err(ConfigError::Invalid(c.problems)),
@@ -957,6 +1065,95 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("endpoints.authorization"), "{msg}");
         assert!(msg.contains("endpoints.token"), "{msg}");
+    }
+
+    #[test]
+    fn a_provider_preset_fills_in_endpoints_quirks_and_scopes() {
+        let s = load(
+            "production",
+            &[
+                ("LEXOFFICE_LOGIN_PROVIDER", "xero"),
+                ("LEXOFFICE_LOGIN_CLIENT_ID", "abc"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.provider, Some(Provider::Xero));
+        assert_eq!(s.issuer, "https://identity.xero.com");
+        assert_eq!(s.discovery, Discovery::Standard);
+        assert_eq!(
+            s.client_auth,
+            ClientAuthMethod::None,
+            "a public PKCE client"
+        );
+        assert!(s.scopes.contains(&Scope::OfflineAccess));
+        assert!(s.quirks.tenants.is_some());
+        assert!(
+            s.extra_authorize_params.is_empty(),
+            "lexoffice's connection_name does not leak into another provider"
+        );
+
+        let s = load(
+            "sandbox",
+            &[
+                ("LEXOFFICE_LOGIN_PROVIDER", "quickbooks"),
+                ("LEXOFFICE_LOGIN_CLIENT_ID", "abc"),
+                ("LEXOFFICE_LOGIN_CLIENT_SECRET", "s"),
+            ],
+        )
+        .unwrap();
+        let Discovery::Url(url) = &s.discovery else {
+            panic!("{:?}", s.discovery)
+        };
+        assert!(url.as_str().ends_with("openid_sandbox_configuration"));
+        assert_eq!(
+            s.quirks.revocation_body,
+            crate::providers::RevocationBody::Json
+        );
+    }
+
+    #[test]
+    fn settings_in_files_and_variables_win_over_the_preset() {
+        let s = load(
+            "production",
+            &[
+                ("LEXOFFICE_LOGIN_CLIENT_ID", "abc"),
+                ("LEXOFFICE_LOGIN_CLIENT_SECRET", "s"),
+                ("LEXOFFICE_LOGIN_SCOPES", "profile.read"),
+                (
+                    "LEXOFFICE_LOGIN_EXTRA_AUTHORIZE_PARAMS__CONNECTION_NAME",
+                    "my app",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.provider, Some(Provider::Lexoffice));
+        assert_eq!(s.scopes.to_string(), "profile.read");
+        assert_eq!(
+            s.extra_authorize_params
+                .get("connection_name")
+                .map(String::as_str),
+            Some("my app")
+        );
+    }
+
+    #[test]
+    fn provider_rules_are_checked_and_unknown_providers_named() {
+        let err = load(
+            "production",
+            &[
+                ("LEXOFFICE_LOGIN_PROVIDER", "datev"),
+                ("LEXOFFICE_LOGIN_CLIENT_ID", "abc"),
+                ("LEXOFFICE_LOGIN_CLIENT_SECRET", "s"),
+                ("LEXOFFICE_LOGIN_SCOPES", "profile"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("add `openid`"), "{err}");
+
+        let err = load("production", &[("LEXOFFICE_LOGIN_PROVIDER", "sage")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`provider` (environment)"), "{msg}");
+        assert!(msg.contains("lexoffice, datev, xero, quickbooks"), "{msg}");
     }
 
     #[test]

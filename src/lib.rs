@@ -47,6 +47,7 @@ mod http;
 mod id_token;
 mod manager;
 pub mod metadata;
+pub mod providers;
 mod scope;
 pub mod store;
 mod tokens;
