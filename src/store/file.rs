@@ -464,7 +464,7 @@ impl Inner {
             let _ = fs::remove_file(&tmp);
         }
         if result.is_ok() {
-            remove_stale_temp_files(&self.dir, &name);
+            remove_stale_temp_files(&self.dir, name);
         }
         result
     }
