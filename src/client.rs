@@ -18,6 +18,15 @@ use crate::metadata::{self, ProviderMetadata};
 use crate::providers::RevocationBody;
 use crate::tokens::{self, TokenResponse, TokenSet};
 
+/// A tenant (organisation) a login may access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// The id the API wants (Xero's `tenantId`).
+    pub id: String,
+    /// The display name, if the provider gives one.
+    pub name: Option<String>,
+}
+
 /// Which token to revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -292,6 +301,36 @@ impl Client {
             }
         }
         Ok(claims)
+    }
+
+    /// The tenants (organisations) this login may access, for providers that have them
+    /// (Xero's `GET /connections`). The provider's API then wants one of their ids in
+    /// a header ([`Settings::api_headers`]).
+    pub async fn tenants(&self, tokens: &TokenSet) -> Result<Vec<Tenant>, Error> {
+        let s = &self.inner.settings;
+        let (Some(url), Some(fields)) = (&s.endpoints.tenants, &s.quirks.tenants) else {
+            return Err(Error::MissingEndpoint {
+                endpoint: Endpoint::Api,
+                key: "tenants",
+            });
+        };
+        let request = self
+            .inner
+            .http
+            .get(url.clone())
+            .bearer_auth(tokens.access_token.secret());
+        let list: Vec<Map<String, Value>> = http::fetch_json(Endpoint::Api, url, request).await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|t| {
+                let id = t.get(fields.id_field)?.as_str()?.to_owned();
+                let name = t
+                    .get(fields.name_field)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Some(Tenant { id, name })
+            })
+            .collect())
     }
 
     /// Posts a grant to the token endpoint with client authentication.

@@ -25,7 +25,7 @@ use openidconnect::{ClientId, ClientSecret};
 use serde::Deserialize;
 use url::Url;
 
-use crate::providers::{self, Provider, Quirks};
+use crate::providers::{self, HeaderValue, Provider, Quirks};
 use crate::scope::{Preset, Scope, Scopes};
 
 /// Prefix of every environment variable this crate reads.
@@ -111,6 +111,9 @@ pub struct Endpoints {
     pub userinfo: Option<Url>,
     /// JSON Web Key Set.
     pub jwks: Option<Url>,
+    /// Where the login's tenants are listed (Xero's connections); defaults to the
+    /// provider preset's.
+    pub tenants: Option<Url>,
 }
 
 /// Where provider metadata comes from.
@@ -236,6 +239,7 @@ struct RawEndpoints {
     revocation: Option<String>,
     userinfo: Option<String>,
     jwks: Option<String>,
+    tenants: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -491,7 +495,14 @@ impl SettingsBuilder {
             revocation: revocation.map(str::to_owned),
             userinfo: userinfo.map(str::to_owned),
             jwks: jwks.map(str::to_owned),
+            tenants: self.raw.endpoints.tenants.take(),
         };
+        self
+    }
+    /// Sets where the login's tenants are listed (for a provider with tenants, such as
+    /// Xero, pointed at a sandbox).
+    pub fn tenants_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.raw.endpoints.tenants = Some(url.into());
         self
     }
     /// Adds an extra authorization parameter (lexoffice's `connection_name`).
@@ -527,7 +538,15 @@ impl SettingsBuilder {
         self
     }
     /// Validates and builds the settings.
-    pub fn build(self) -> Result<Settings, ConfigError> {
+    pub fn build(mut self) -> Result<Settings, ConfigError> {
+        if self.raw.scopes.is_none() && self.raw.scope_preset.is_none() {
+            // As config/default.toml.
+            self.raw.scopes = Some(
+                ["openid", "profile", "email", "offline_access"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            );
+        }
         let secret = self.secret.map(|s| (s.into_secret(), "code".to_owned()));
         validate(
             "code".to_owned(),
@@ -735,12 +754,13 @@ fn validate(
         (true, None) => Discovery::Standard,
     };
 
-    let endpoints = Endpoints {
+    let mut endpoints = Endpoints {
         authorization: c.secure_url("endpoints.authorization", raw.endpoints.authorization),
         token: c.secure_url("endpoints.token", raw.endpoints.token),
         revocation: c.secure_url("endpoints.revocation", raw.endpoints.revocation),
         userinfo: c.secure_url("endpoints.userinfo", raw.endpoints.userinfo),
         jwks: c.secure_url("endpoints.jwks", raw.endpoints.jwks),
+        tenants: c.secure_url("endpoints.tenants", raw.endpoints.tenants),
     };
     if discovery == Discovery::Off {
         for (key, present) in [
@@ -844,6 +864,9 @@ fn validate(
     let quirks = provider
         .map(|p| p.preset(providers::Environment::from_env_name(&env)).quirks)
         .unwrap_or_default();
+    if endpoints.tenants.is_none() {
+        endpoints.tenants = quirks.tenants.as_ref().and_then(|t| Url::parse(t.url).ok());
+    }
     if quirks.nonce_required && !scopes.is_openid() && !scopes.is_empty() {
         c.problem(
             "scopes",
@@ -902,6 +925,25 @@ fn validate(
 }
 
 impl Settings {
+    /// The headers every call to the provider's API needs (DATEV's `X-DATEV-Client-Id`,
+    /// Xero's `xero-tenant-id`), with their values. `tenant` is the tenant chosen after
+    /// login, for providers that have tenants.
+    pub fn api_headers(&self, tenant: Option<&str>) -> Result<Vec<(String, String)>, crate::Error> {
+        self.quirks
+            .api_headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    HeaderValue::ClientId => self.client_id.as_str().to_owned(),
+                    HeaderValue::Tenant => tenant
+                        .ok_or(crate::Error::TenantRequired { header: name })?
+                        .to_owned(),
+                };
+                Ok(((*name).to_owned(), value))
+            })
+            .collect()
+    }
+
     /// Whether an ID token is expected (the scopes include `openid`).
     pub fn wants_id_token(&self) -> bool {
         self.scopes.contains(&Scope::OpenId)
@@ -1154,6 +1196,44 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("`provider` (environment)"), "{msg}");
         assert!(msg.contains("lexoffice, datev, xero, quickbooks"), "{msg}");
+    }
+
+    #[test]
+    fn api_headers_come_from_the_preset() {
+        let datev = Settings::builder("https://login.example", "my-id", "https://app.example/cb")
+            .client_secret("s")
+            .provider(Provider::Datev)
+            .build()
+            .unwrap();
+        assert_eq!(
+            datev.api_headers(None).unwrap(),
+            vec![("X-DATEV-Client-Id".to_owned(), "my-id".to_owned())]
+        );
+        let xero = Settings::builder("https://login.example", "my-id", "https://app.example/cb")
+            .provider(Provider::Xero)
+            .build()
+            .unwrap();
+        assert!(matches!(
+            xero.api_headers(None),
+            Err(crate::Error::TenantRequired { .. })
+        ));
+        assert_eq!(
+            xero.api_headers(Some("t-1")).unwrap(),
+            vec![("xero-tenant-id".to_owned(), "t-1".to_owned())]
+        );
+        assert_eq!(
+            xero.endpoints.tenants.as_ref().map(Url::as_str),
+            Some("https://api.xero.com/connections")
+        );
+        assert!(
+            Settings::builder("https://login.example", "c", "https://app.example/cb")
+                .client_secret("s")
+                .build()
+                .unwrap()
+                .api_headers(None)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

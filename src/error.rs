@@ -289,6 +289,13 @@ pub enum Error {
     #[error("the userinfo endpoint names another subject than the ID token (OpenID Connect Core 5.3.2); do not trust this answer")]
     UserinfoSubjectMismatch,
 
+    /// The provider's API needs a tenant, and none was chosen.
+    #[error("the provider's API needs the {header} header: choose a tenant from `Client::tenants` after login")]
+    TenantRequired {
+        /// The header that needs the tenant.
+        header: &'static str,
+    },
+
     /// The login has to be done again (the refresh token is no longer accepted).
     #[error("the login has expired or was revoked at the provider ({reason}); log in again")]
     LoginRequired {

@@ -58,7 +58,7 @@ pub mod sandbox;
 pub use api::{ApiClient, ApiClientBuilder, ApiError, ApiOptions, ApiResponse};
 pub use authorize::{AuthorizeOptions, PendingLogin};
 pub use callback::AuthorizationResponse;
-pub use client::{Client, TokenKind};
+pub use client::{Client, Tenant, TokenKind};
 pub use config::{
     ClientAuthMethod, ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings,
     SettingsBuilder,
