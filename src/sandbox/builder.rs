@@ -9,7 +9,9 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use tokio::sync::{oneshot, watch};
 
-use super::config::{ClientAuth, Profile, SandboxClient, TestUser, DEFAULT_REDIRECT_URI};
+use super::config::{
+    ClientAuth, Profile, SandboxClient, TestUser, DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI,
+};
 use super::keys::KeySet;
 use super::state::{Config, Shared, Store};
 use super::stats::Stats;
@@ -23,11 +25,11 @@ pub struct SandboxBuilder {
     clients: Vec<SandboxClient>,
     users: Vec<TestUser>,
     interactive: bool,
-    access_token_ttl: Duration,
+    access_token_ttl: Option<Duration>,
     id_token_alg: Algorithm,
     rotate_refresh_tokens: bool,
-    refresh_grace_period: Duration,
-    reuse_detection: bool,
+    refresh_grace_period: Option<Duration>,
+    reuse_detection: Option<bool>,
     send_iss: bool,
     rate_limit_per_second: u32,
     clock_offset: i64,
@@ -43,11 +45,11 @@ impl Default for SandboxBuilder {
             clients: Vec::new(),
             users: Vec::new(),
             interactive: false,
-            access_token_ttl: Duration::from_secs(3600),
+            access_token_ttl: None,
             id_token_alg: Algorithm::RS256,
             rotate_refresh_tokens: true,
-            refresh_grace_period: Duration::ZERO,
-            reuse_detection: true,
+            refresh_grace_period: None,
+            reuse_detection: None,
             send_iss: true,
             rate_limit_per_second: 2,
             clock_offset: 0,
@@ -64,15 +66,17 @@ impl SandboxBuilder {
         self
     }
 
-    /// The loopback port (default 0: any free port).
+    /// The loopback port of the issuer (default 0: any free port). The second host of
+    /// [`Profile::Datev`] always takes any free port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
 
     /// Registers a client. The first call replaces the default client
-    /// ([`SandboxClient::default_client`]); the first registered client is the one
-    /// [`Sandbox::client_id`] reports.
+    /// ([`SandboxClient::default_client`]; in [`Profile::Xero`] the public client
+    /// [`SandboxClient::public`] with the same id and redirect URI); the first registered
+    /// client is the one [`Sandbox::client_id`] reports.
     pub fn client(mut self, client: SandboxClient) -> Self {
         self.clients.push(client);
         self
@@ -92,9 +96,10 @@ impl SandboxBuilder {
         self
     }
 
-    /// Access token lifetime (default 3600 s).
+    /// Access token lifetime (default 3600 s; 900 s in [`Profile::Datev`], 1800 s in
+    /// [`Profile::Xero`]).
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
-        self.access_token_ttl = ttl;
+        self.access_token_ttl = Some(ttl);
         self
     }
 
@@ -105,22 +110,25 @@ impl SandboxBuilder {
     }
 
     /// Issue a new refresh token on every refresh (default `true`). Without rotation the
-    /// same refresh token is returned again.
+    /// same refresh token is returned again. In [`Profile::QuickBooks`] rotation happens
+    /// only once the presented refresh token is 24 hours old (sandbox clock).
     pub fn rotate_refresh_tokens(mut self, on: bool) -> Self {
         self.rotate_refresh_tokens = on;
         self
     }
 
-    /// How long a rotated refresh token keeps working (default 0: not at all).
+    /// How long a rotated refresh token keeps working (default 0: not at all; 30 minutes
+    /// in [`Profile::Xero`]).
     pub fn refresh_grace_period(mut self, grace: Duration) -> Self {
-        self.refresh_grace_period = grace;
+        self.refresh_grace_period = Some(grace);
         self
     }
 
     /// Revoke the whole token family when a rotated refresh token is presented after its
-    /// grace period (default `true`).
+    /// grace period (default `true`; `false` in [`Profile::QuickBooks`], where a replaced
+    /// refresh token only fails itself).
     pub fn reuse_detection(mut self, on: bool) -> Self {
-        self.reuse_detection = on;
+        self.reuse_detection = Some(on);
         self
     }
 
@@ -150,15 +158,17 @@ impl SandboxBuilder {
     }
 
     /// Whether authorize requests must carry an S256 `code_challenge`. Default: required
-    /// in [`Profile::Oidc`], optional in [`Profile::Lexoffice`] (the real Partner API
-    /// does not document PKCE). `plain` is always refused.
+    /// in [`Profile::Oidc`], [`Profile::Datev`] and [`Profile::Xero`]; optional in
+    /// [`Profile::Lexoffice`] and [`Profile::QuickBooks`] (neither documents PKCE; a
+    /// challenge that is sent is checked). `plain` is always refused.
     pub fn require_pkce(mut self, on: bool) -> Self {
         self.require_pkce = Some(on);
         self
     }
 
     /// Binds `127.0.0.1:port` and serves the sandbox in a background task of the
-    /// current tokio runtime.
+    /// current tokio runtime. [`Profile::Datev`] also binds a second listener on
+    /// `127.0.0.1` (any free port), announced as `http://localhost:PORT`.
     pub async fn start(self) -> Result<Sandbox, SandboxError> {
         let config = self.config()?;
         let keys = KeySet::new(self.id_token_alg)?;
@@ -169,9 +179,20 @@ impl SandboxBuilder {
         let issuer = format!("http://127.0.0.1:{}", addr.port());
         let base = url::Url::parse(&format!("{issuer}/"))
             .map_err(|e| SandboxError::Config(e.to_string()))?;
+        let second = if self.profile.has_second_host() {
+            let l =
+                tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+            let host = format!("http://localhost:{}", l.local_addr()?.port());
+            let url = url::Url::parse(&format!("{host}/"))
+                .map_err(|e| SandboxError::Config(e.to_string()))?;
+            Some((l, host, url))
+        } else {
+            None
+        };
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             issuer,
+            second_host: second.as_ref().map(|(_, host, _)| host.clone()),
             config,
             keys: Mutex::new(keys),
             store: Mutex::new(Store::default()),
@@ -181,7 +202,23 @@ impl SandboxBuilder {
             send_iss: AtomicBool::new(self.send_iss),
             shutdown,
         });
-        let app = routes::router(Arc::clone(&shared));
+        let app = routes::router(Arc::clone(&shared), routes::Host::Issuer);
+        let (second_base, second_task) = match second {
+            Some((l, _, url)) => {
+                let app = routes::router(Arc::clone(&shared), routes::Host::Second);
+                let mut stop = shared.shutdown.subscribe();
+                let server = axum::serve(l, app).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                });
+                let task = tokio::spawn(async move {
+                    if let Err(e) = server.await {
+                        tracing::warn!(error = %e, "sandbox second host stopped with an error");
+                    }
+                });
+                (Some(url), Some(task))
+            }
+            None => (None, None),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.await;
@@ -195,14 +232,21 @@ impl SandboxBuilder {
         Ok(Sandbox {
             shared,
             base,
+            second_base,
             stop: Some(stop),
             task: Some(task),
+            second_task,
         })
     }
 
     fn config(&self) -> Result<Config, SandboxError> {
         let mut clients = if self.clients.is_empty() {
-            vec![SandboxClient::default_client()]
+            vec![match self.profile {
+                Profile::Xero => {
+                    SandboxClient::public(DEFAULT_CLIENT_ID).redirect_uri(DEFAULT_REDIRECT_URI)
+                }
+                _ => SandboxClient::default_client(),
+            }]
         } else {
             self.clients.clone()
         };
@@ -228,10 +272,14 @@ impl SandboxBuilder {
                     c.auth.as_str()
                 )));
             }
-            if self.profile == Profile::Lexoffice && c.auth != ClientAuth::ClientSecretBasic {
+            let basic_only = matches!(
+                self.profile,
+                Profile::Lexoffice | Profile::Datev | Profile::QuickBooks
+            );
+            if basic_only && c.auth != ClientAuth::ClientSecretBasic {
                 return Err(SandboxError::Config(format!(
-                    "client {}: the Lexoffice profile only supports client_secret_basic",
-                    c.id
+                    "client {}: the {:?} profile only supports client_secret_basic",
+                    c.id, self.profile
                 )));
             }
         }
@@ -249,18 +297,32 @@ impl SandboxBuilder {
             self.users.clone()
         };
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let p = self.profile;
+        let default_ttl = match p {
+            Profile::Datev => 900,
+            Profile::Xero => 1800,
+            _ => 3600,
+        };
+        let default_grace = if p == Profile::Xero { 1800 } else { 0 };
         Ok(Config {
-            profile: self.profile,
+            profile: p,
             clients,
             users,
             interactive: self.interactive,
-            access_token_ttl: secs(self.access_token_ttl).max(1),
+            access_token_ttl: self.access_token_ttl.map_or(default_ttl, secs).max(1),
             code_lifetime: secs(self.code_lifetime).max(1),
             rotate_refresh_tokens: self.rotate_refresh_tokens,
-            refresh_grace: secs(self.refresh_grace_period),
-            reuse_detection: self.reuse_detection,
+            refresh_grace: self.refresh_grace_period.map_or(default_grace, secs),
+            reuse_detection: self.reuse_detection.unwrap_or(p != Profile::QuickBooks),
             rate_limit_per_second: self.rate_limit_per_second,
-            require_pkce: self.require_pkce.unwrap_or(self.profile == Profile::Oidc),
+            require_pkce: self
+                .require_pkce
+                .unwrap_or(matches!(p, Profile::Oidc | Profile::Datev | Profile::Xero)),
+            refresh_idle_limit: match p {
+                Profile::Xero => Some(60 * 86_400),
+                Profile::QuickBooks => Some(super::QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN),
+                _ => None,
+            },
         })
     }
 }

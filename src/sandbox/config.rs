@@ -10,6 +10,39 @@ pub enum Profile {
     /// (404), client authentication with HTTP Basic only, lexoffice scope names, a refresh
     /// token with every grant, no ID token unless `openid` is asked for, PKCE optional.
     Lexoffice,
+    /// Mirrors DATEV (`login.datev.de`): the discovery document lacks
+    /// `scopes_supported`, `code_challenge_methods_supported` and
+    /// `token_endpoint_auth_methods_supported`; token, revocation, userinfo, JWKS and the
+    /// API live on a second host (`http://localhost:PORT`, see
+    /// [`Sandbox::second_host`]) while authorize stays on the issuer host; PKCE S256 and a
+    /// `nonce` are required; confidential clients with `client_secret_basic` only; the
+    /// `enableWindowsSso` parameter is accepted; the API (`GET /datev/api/clients`)
+    /// requires the `X-DATEV-Client-Id` header. Access tokens live 900 s by default.
+    ///
+    /// [`Sandbox::second_host`]: super::Sandbox::second_host
+    Datev,
+    /// Mirrors Xero (`identity.xero.com`): the default client is a public PKCE client
+    /// (`none`); a refresh token only with `offline_access`; access tokens live 1800 s;
+    /// refresh tokens rotate on every use and the old one keeps working for a 30-minute
+    /// grace period; unused refresh tokens expire after 60 days; `GET /connections`
+    /// lists the tenants, `GET /api.xro/2.0/Organisation` requires a `xero-tenant-id`
+    /// header naming one of them; revoking a refresh token removes the connections.
+    Xero,
+    /// Mirrors QuickBooks Online (Intuit): discovery only at the non-standard
+    /// `/.well-known/openid_configuration`; the redirect carries `realmId`; ID tokens have
+    /// `aud` as an array plus `azp`; revocation takes a JSON body `{"token": …}`; token
+    /// answers carry `x_refresh_token_expires_in` (an unused refresh token stops working
+    /// after that long) and, on request, `x_refresh_token_hard_expires_in`; the refresh token value changes only once it is 24 hours old (the
+    /// replaced one then fails); a refresh token with every grant; PKCE optional;
+    /// confidential clients with `client_secret_basic` only; access tokens live 3600 s.
+    QuickBooks,
+}
+
+impl Profile {
+    /// Whether token, revocation, userinfo and JWKS are served on the second host.
+    pub(crate) fn has_second_host(self) -> bool {
+        self == Profile::Datev
+    }
 }
 
 /// How a client authenticates at the token, revocation and introspection endpoints.
@@ -186,6 +219,48 @@ impl TestUser {
             ),
         ]
     }
+}
+
+/// A Xero organisation (tenant) as listed by the sandbox's `GET /connections` in
+/// [`Profile::Xero`] (see [`Sandbox::tenants`]).
+///
+/// [`Sandbox::tenants`]: super::Sandbox::tenants
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// The tenant id, the value of the `xero-tenant-id` header.
+    pub tenant_id: String,
+    /// The organisation's name.
+    pub tenant_name: String,
+    /// Always `"ORGANISATION"` in the sandbox.
+    pub tenant_type: String,
+}
+
+/// The Xero tenants a user can connect: the user's company and a demo company.
+pub(crate) fn tenants_of(user: &TestUser) -> Vec<Tenant> {
+    vec![
+        Tenant {
+            tenant_id: derived_uuid(&format!("xero-tenant-{}", user.organization_id)),
+            tenant_name: user.company_name.clone(),
+            tenant_type: "ORGANISATION".into(),
+        },
+        Tenant {
+            tenant_id: derived_uuid(&format!("xero-demo-{}", user.sub)),
+            tenant_name: "Demo Company (Global)".into(),
+            tenant_type: "ORGANISATION".into(),
+        },
+    ]
+}
+
+/// The QuickBooks company id (`realmId`) of a user: 16 digits derived from the
+/// organization id.
+pub(crate) fn realm_of(user: &TestUser) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("realm-{}", user.organization_id).as_bytes());
+    let mut n: u64 = 0;
+    for b in d.iter().take(8) {
+        n = (n << 8) | u64::from(*b);
+    }
+    (9_130_000_000_000_000u64 + n % 1_000_000_000_000).to_string()
 }
 
 /// A UUID-shaped, deterministic identifier derived from `seed`.

@@ -7,11 +7,21 @@ use crate::{Client, Error, Settings, TokenSet};
 use super::{Profile, Sandbox};
 
 impl Sandbox {
-    /// Settings for the sandbox's default client: issuer, client id and secret, redirect
-    /// URI, and the scopes the profile offers (the OpenID Connect ones plus
-    /// `profile.read contacts.read`; only the lexoffice ones in [`Profile::Lexoffice`],
-    /// whose endpoints are set statically since it has no discovery). Adjust before
-    /// `build()`.
+    /// Settings for the sandbox's default client: issuer, client id and secret (or
+    /// client authentication `none` for a public client, as in [`Profile::Xero`]),
+    /// redirect URI, and scopes the profile offers. Adjust before `build()`.
+    ///
+    /// - [`Profile::Oidc`]: `openid profile email offline_access profile.read
+    ///   contacts.read`, discovery.
+    /// - [`Profile::Lexoffice`]: `profile.read contacts.read`; static endpoints (no
+    ///   discovery).
+    /// - [`Profile::Datev`]: `openid profile email account_id offline_access
+    ///   datev:accounting:clients accounting:documents`, discovery (which points at the
+    ///   second host), and the authorize parameter `enableWindowsSso=true`.
+    /// - [`Profile::Xero`]: `openid profile email offline_access accounting.settings
+    ///   accounting.transactions`, discovery.
+    /// - [`Profile::QuickBooks`]: `openid profile email com.intuit.quickbooks.accounting`,
+    ///   discovery from `{issuer}/.well-known/openid_configuration`.
     ///
     /// ```
     /// # async fn t() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +62,33 @@ impl Sandbox {
                         None,
                     )
             }
+            Profile::Datev => builder
+                .scopes([
+                    "openid",
+                    "profile",
+                    "email",
+                    "account_id",
+                    "offline_access",
+                    "datev:accounting:clients",
+                    "accounting:documents",
+                ])
+                .extra_authorize_param("enableWindowsSso", "true"),
+            Profile::Xero => builder.scopes([
+                "openid",
+                "profile",
+                "email",
+                "offline_access",
+                "accounting.settings",
+                "accounting.transactions",
+            ]),
+            Profile::QuickBooks => builder
+                .scopes([
+                    "openid",
+                    "profile",
+                    "email",
+                    "com.intuit.quickbooks.accounting",
+                ])
+                .discovery_url(self.url("/.well-known/openid_configuration").to_string()),
         }
     }
 

@@ -1,4 +1,5 @@
-//! A local sandbox issuer: an in-process OpenID provider that behaves like lexoffice.
+//! A local sandbox issuer: an in-process OpenID provider that behaves like lexoffice
+//! (or, with another [`Profile`], like DATEV, Xero or QuickBooks Online).
 //!
 //! The sandbox is a real HTTP server on loopback (port 0 by default) with an authorize
 //! endpoint (auto-consent or an interactive HTML page), a token endpoint (authorization
@@ -16,20 +17,30 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Routes (same paths in both [`Profile`]s):
+//! Routes (same paths in every [`Profile`]):
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`Profile::Lexoffice`]) |
+//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`Profile::Lexoffice`] and [`Profile::QuickBooks`]) |
+//! | GET | `/.well-known/openid_configuration` | discovery, [`Profile::QuickBooks`] only |
 //! | GET | `/oauth2/jwks` | public signing keys |
 //! | GET | `/oauth2/authorize` | authorization request |
 //! | POST | `/oauth2/authorize/decision` | form of the interactive consent page |
 //! | POST | `/oauth2/token` | token endpoint |
-//! | POST | `/oauth2/revoke` | RFC 7009 revocation |
+//! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body in [`Profile::QuickBooks`]) |
 //! | GET | `/oauth2/userinfo` | OIDC userinfo |
 //! | POST | `/oauth2/introspect` | RFC 7662 introspection |
-//! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`) |
-//! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`) |
+//! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`; [`Profile::Oidc`], [`Profile::Lexoffice`]) |
+//! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`; [`Profile::Oidc`], [`Profile::Lexoffice`]) |
+//! | GET | `/datev/api/clients` | DATEV clients (scope `datev:accounting:clients`, header `X-DATEV-Client-Id`) |
+//! | GET | `/connections` | Xero tenants of the login |
+//! | GET | `/api.xro/2.0/Organisation` | Xero organisation (header `xero-tenant-id`, scope `accounting.settings[.read]`) |
+//! | GET | `/v3/company/{realmId}/companyinfo/{realmId}` | QuickBooks company (scope `com.intuit.quickbooks.accounting`) |
+//!
+//! In [`Profile::Datev`] the jwks, token, revoke, userinfo and introspect routes and the
+//! DATEV API are served only on the second host ([`Sandbox::second_host_url`]); the
+//! issuer host serves discovery and authorize. The provider API routes answer only in
+//! their profile (404 elsewhere) and have no rate limit.
 //!
 //! The RSA keys used for RS256 are fixed PUBLIC TEST KEYS shipped with the source: the
 //! sandbox is for tests and local development only.
@@ -53,8 +64,8 @@ use tokio::task::JoinHandle;
 
 pub use builder::SandboxBuilder;
 pub use config::{
-    ClientAuth, Fault, Profile, SandboxClient, TestUser, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_REDIRECT_URI,
+    ClientAuth, Fault, Profile, SandboxClient, Tenant, TestUser, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
 };
 pub use stats::{Endpoint, Stats};
 
@@ -75,6 +86,64 @@ pub const LEXOFFICE_SCOPES: &[&str] = &[
 
 /// The OpenID Connect scopes the sandbox knows.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// The scopes of [`Profile::Datev`].
+pub const DATEV_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "account_id",
+    "offline_access",
+    "datev:accounting:clients",
+    "accounting:documents",
+];
+
+/// The scopes of [`Profile::Xero`].
+pub const XERO_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "accounting.settings",
+    "accounting.settings.read",
+    "accounting.transactions",
+    "accounting.transactions.read",
+    "accounting.contacts",
+    "accounting.contacts.read",
+];
+
+/// The scopes of [`Profile::QuickBooks`].
+pub const QUICKBOOKS_SCOPES: &[&str] = &[
+    "com.intuit.quickbooks.accounting",
+    "com.intuit.quickbooks.payment",
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+];
+
+/// `x_refresh_token_expires_in` of [`Profile::QuickBooks`] (101 days, rolling): also
+/// how long an unused QuickBooks refresh token keeps working.
+pub const QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN: i64 = 8_726_400;
+
+/// The absolute lifetime of a QuickBooks login (5 years), reported as
+/// `x_refresh_token_hard_expires_in` when the token request asks for it.
+pub const QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME: i64 = 5 * 365 * 86_400;
+
+/// The scopes the sandbox knows in `profile`.
+pub fn profile_scopes(profile: Profile) -> Vec<&'static str> {
+    match profile {
+        Profile::Oidc | Profile::Lexoffice => OIDC_SCOPES
+            .iter()
+            .chain(LEXOFFICE_SCOPES.iter())
+            .copied()
+            .collect(),
+        Profile::Datev => DATEV_SCOPES.to_vec(),
+        Profile::Xero => XERO_SCOPES.to_vec(),
+        Profile::QuickBooks => QUICKBOOKS_SCOPES.to_vec(),
+    }
+}
 
 /// Errors starting the sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +208,10 @@ impl Introspection {
 pub struct Sandbox {
     shared: Arc<Shared>,
     base: url::Url,
+    second_base: Option<url::Url>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    second_task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -168,6 +239,47 @@ impl Sandbox {
     /// the issuer URL itself.
     pub fn url(&self, path: &str) -> url::Url {
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// The second host, `http://localhost:PORT` without a trailing slash, in profiles
+    /// that serve their endpoints on a host other than the issuer's
+    /// ([`Profile::Datev`]); `None` in the others.
+    pub fn second_host(&self) -> Option<&str> {
+        self.shared.second_host.as_deref()
+    }
+
+    /// The second host joined with `path` (e.g. `"/oauth2/token"`); `None` without a
+    /// second host. An unparsable path gives the second host's URL itself.
+    pub fn second_host_url(&self, path: &str) -> Option<url::Url> {
+        self.second_base
+            .as_ref()
+            .map(|b| b.join(path).unwrap_or_else(|_| b.clone()))
+    }
+
+    /// `path` on the host that serves token, revocation, userinfo, introspection, JWKS
+    /// and the provider API: the second host in [`Profile::Datev`], the issuer
+    /// elsewhere. `sandbox.endpoint_url("/oauth2/token")` is the token endpoint in every
+    /// profile.
+    pub fn endpoint_url(&self, path: &str) -> url::Url {
+        self.second_host_url(path).unwrap_or_else(|| self.url(path))
+    }
+
+    /// The Xero tenants the first test user (the one auto-consent logs in) is connected
+    /// to after a login in [`Profile::Xero`]: their company and a demo company.
+    pub fn tenants(&self) -> Vec<Tenant> {
+        self.users()
+            .first()
+            .map(config::tenants_of)
+            .unwrap_or_default()
+    }
+
+    /// The QuickBooks company id (`realmId`) of the first test user, sent with the
+    /// redirect in [`Profile::QuickBooks`] (empty if there are no users).
+    pub fn realm_id(&self) -> String {
+        self.users()
+            .first()
+            .map(config::realm_of)
+            .unwrap_or_default()
     }
 
     /// The lexoffice API base, `{issuer}/v1`.
@@ -254,7 +366,10 @@ impl Sandbox {
     /// requests are cut short), then the server task is aborted.
     pub async fn shutdown(mut self) {
         self.signal_stop();
-        if let Some(task) = self.task.take() {
+        for task in [self.task.take(), self.second_task.take()]
+            .into_iter()
+            .flatten()
+        {
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await

@@ -28,6 +28,9 @@ pub(crate) struct Config {
     pub reuse_detection: bool,
     pub rate_limit_per_second: u32,
     pub require_pkce: bool,
+    /// Refresh tokens unused for this long stop working (Xero 60 days, QuickBooks'
+    /// rolling 101 days); `None`: never.
+    pub refresh_idle_limit: Option<i64>,
 }
 
 impl Config {
@@ -43,6 +46,8 @@ impl Config {
 /// Everything the handlers share.
 pub(crate) struct Shared {
     pub issuer: String,
+    /// The second host (`http://localhost:PORT`) in profiles that have one.
+    pub second_host: Option<String>,
     pub config: Config,
     pub keys: Mutex<KeySet>,
     pub store: Mutex<Store>,
@@ -70,6 +75,47 @@ impl Shared {
     pub fn now(&self) -> i64 {
         let real = chrono::Utc::now().timestamp();
         real.saturating_add(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// Where token, revocation, userinfo and JWKS are served: the second host if there
+    /// is one, else the issuer.
+    pub fn endpoint_base(&self) -> &str {
+        self.second_host.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Counts the authorize parameters by name; keeps the values of non-protocol ones.
+    pub fn record_authorize_params<'a>(
+        &self,
+        params: impl Iterator<Item = (&'a String, &'a String)>,
+    ) {
+        const PROTOCOL: &[&str] = &[
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+        ];
+        let mut stats = lock(&self.stats);
+        for (k, v) in params {
+            *stats.authorize_params.entry(k.clone()).or_insert(0) += 1;
+            let lower = k.to_ascii_lowercase();
+            let sensitive = [
+                "secret",
+                "token",
+                "verifier",
+                "code",
+                "password",
+                "assertion",
+            ]
+            .iter()
+            .any(|w| lower.contains(w));
+            if !PROTOCOL.contains(&k.as_str()) && !sensitive {
+                stats.authorize_param_values.insert(k.clone(), v.clone());
+            }
+        }
     }
 
     pub fn send_iss(&self) -> bool {
@@ -126,6 +172,8 @@ pub(crate) struct RefreshRecord {
     pub family: u64,
     pub scope: Vec<String>,
     pub iat: i64,
+    /// When it was last issued or handed out again (for the idle limit).
+    pub touched: i64,
     /// When it was rotated (exchanged for a new refresh token).
     pub used_at: Option<i64>,
     pub revoked: bool,
@@ -178,6 +226,16 @@ pub(crate) struct Store {
     pub refresh: HashMap<String, RefreshRecord>,
     pub buckets: HashMap<String, Bucket>,
     pub next_family: u64,
+    /// Xero connections by `(client_id, sub)`.
+    pub connections: HashMap<(String, String), Connection>,
+}
+
+/// A Xero connection of a user to an app (all the user's tenants).
+pub(crate) struct Connection {
+    /// When it was made (sandbox clock).
+    pub created: i64,
+    /// The login (token family) that made it.
+    pub auth_event: u64,
 }
 
 impl Store {

@@ -23,6 +23,15 @@ pub enum Endpoint {
     Profile,
     /// `GET /v1/contacts`.
     Contacts,
+    /// `GET /datev/api/clients` ([`Profile::Datev`](super::Profile::Datev)).
+    DatevClients,
+    /// `GET /connections` ([`Profile::Xero`](super::Profile::Xero)).
+    XeroConnections,
+    /// `GET /api.xro/2.0/Organisation` ([`Profile::Xero`](super::Profile::Xero)).
+    XeroOrganisation,
+    /// `GET /v3/company/{realmId}/companyinfo/{realmId}`
+    /// ([`Profile::QuickBooks`](super::Profile::QuickBooks)).
+    QuickBooksCompanyInfo,
 }
 
 /// A snapshot of the sandbox's counters (see [`Sandbox::stats`]).
@@ -34,6 +43,8 @@ pub struct Stats {
     pub(crate) grants: HashMap<String, u64>,
     pub(crate) refresh_reuse_detected: u64,
     pub(crate) rate_limited: u64,
+    pub(crate) authorize_params: HashMap<String, u64>,
+    pub(crate) authorize_param_values: HashMap<String, String>,
 }
 
 impl Stats {
@@ -56,5 +67,20 @@ impl Stats {
     /// How many `/v1` requests were answered with `429`.
     pub fn rate_limited(&self) -> u64 {
         self.rate_limited
+    }
+
+    /// How many `GET /oauth2/authorize` requests carried the parameter `name` (with a
+    /// non-empty value), e.g. DATEV's `"enableWindowsSso"`.
+    pub fn authorize_params_seen(&self, name: &str) -> u64 {
+        self.authorize_params.get(name).copied().unwrap_or(0)
+    }
+
+    /// The last value of a non-protocol authorize parameter (such as
+    /// `enableWindowsSso` or `connection_name`). Protocol parameters (`state`, `nonce`,
+    /// `code_challenge`, …) and parameters whose name suggests a secret (containing
+    /// `secret`, `token`, `verifier`, `code`, `password` or `assertion`) are counted by
+    /// [`Stats::authorize_params_seen`] but their values are never kept.
+    pub fn authorize_param(&self, name: &str) -> Option<&str> {
+        self.authorize_param_values.get(name).map(String::as_str)
     }
 }

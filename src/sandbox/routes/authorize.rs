@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use url::{Host, Url};
 
 use super::{known_scope, parse_params, split_scope};
-use crate::sandbox::config::{Profile, SandboxClient};
+use crate::sandbox::config::{realm_of, Profile, SandboxClient};
 use crate::sandbox::html;
 use crate::sandbox::state::{lock, random_token, AuthRequest, CodeRecord, Pending, Shared};
 use crate::sandbox::stats::Endpoint;
@@ -141,12 +141,15 @@ fn code_redirect(s: &Shared, req: &AuthRequest, sub: &str) -> Response {
         },
     );
     tracing::debug!(client_id = %req.client_id, sub, "authorization code issued");
-    redirect_back(
-        s,
-        &req.redirect_to,
-        &[("code", &code)],
-        req.state.as_deref(),
-    )
+    // QuickBooks names the company the user picked next to the code.
+    let realm = (s.config.profile == Profile::QuickBooks)
+        .then(|| s.config.user(sub).map(realm_of))
+        .flatten();
+    let mut params: Vec<(&str, &str)> = vec![("code", &code)];
+    if let Some(realm) = &realm {
+        params.push(("realmId", realm));
+    }
+    redirect_back(s, &req.redirect_to, &params, req.state.as_deref())
 }
 
 fn valid_challenge(c: &str) -> bool {
@@ -159,6 +162,7 @@ fn valid_challenge(c: &str) -> bool {
 pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     s.count(Endpoint::Authorize);
     let (params, dups) = parse_lenient(q.unwrap_or_default().as_bytes());
+    s.record_authorize_params(params.iter());
     if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
         return html::error_page(
             StatusCode::BAD_REQUEST,
@@ -225,15 +229,19 @@ pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuer
     let scope = match params.get("scope") {
         Some(sc) => split_scope(sc),
         None => vec![match s.config.profile {
-            Profile::Oidc => "openid".to_string(),
+            Profile::Oidc | Profile::Datev | Profile::Xero => "openid".to_string(),
             Profile::Lexoffice => "profile.read".to_string(),
+            Profile::QuickBooks => "com.intuit.quickbooks.accounting".to_string(),
         }],
     };
     if scope.is_empty() {
         return fail("invalid_scope", "empty scope");
     }
-    if let Some(unknown) = scope.iter().find(|sc| !known_scope(sc)) {
+    if let Some(unknown) = scope.iter().find(|sc| !known_scope(s.config.profile, sc)) {
         return fail("invalid_scope", &format!("unknown scope {unknown}"));
+    }
+    if s.config.profile == Profile::Datev && !params.contains_key("nonce") {
+        return fail("invalid_request", "nonce is required");
     }
     let request = AuthRequest {
         client_id: client.id.clone(),

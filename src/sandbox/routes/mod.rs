@@ -7,6 +7,7 @@
 mod api;
 mod authorize;
 mod discovery;
+mod providers;
 mod revoke;
 mod token;
 mod userinfo;
@@ -23,26 +24,64 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::config::{ClientAuth, SandboxClient};
+use super::config::{ClientAuth, Profile, SandboxClient};
 use super::state::Shared;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::configuration),
-        )
-        .route("/oauth2/jwks", get(discovery::jwks))
-        .route("/oauth2/authorize", get(authorize::authorize))
-        .route("/oauth2/authorize/decision", post(authorize::decision))
-        .route("/oauth2/token", post(token::token))
-        .route("/oauth2/revoke", post(revoke::revoke))
-        .route("/oauth2/introspect", post(revoke::introspect))
-        .route("/oauth2/userinfo", get(userinfo::userinfo))
-        .route("/v1/profile", get(api::profile))
-        .route("/v1/contacts", get(api::contacts))
-        .fallback(not_found)
-        .with_state(shared)
+/// Which listener a router serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host {
+    /// The issuer's host (the only one in most profiles).
+    Issuer,
+    /// The second host of [`Profile::Datev`]: token, revocation, userinfo, JWKS, API.
+    Second,
+}
+
+pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
+    let profile = shared.config.profile;
+    let split = profile.has_second_host();
+    let front = !split || host == Host::Issuer;
+    let back = !split || host == Host::Second;
+    let mut r = Router::new();
+    if front {
+        r = r
+            .route(
+                "/.well-known/openid-configuration",
+                get(discovery::configuration),
+            )
+            .route("/oauth2/authorize", get(authorize::authorize))
+            .route("/oauth2/authorize/decision", post(authorize::decision));
+        if profile == Profile::QuickBooks {
+            r = r.route(
+                "/.well-known/openid_configuration",
+                get(discovery::configuration_underscore),
+            );
+        }
+    }
+    if back {
+        r = r
+            .route("/oauth2/jwks", get(discovery::jwks))
+            .route("/oauth2/token", post(token::token))
+            .route("/oauth2/revoke", post(revoke::revoke))
+            .route("/oauth2/introspect", post(revoke::introspect))
+            .route("/oauth2/userinfo", get(userinfo::userinfo));
+        r = match profile {
+            Profile::Oidc | Profile::Lexoffice => r
+                .route("/v1/profile", get(api::profile))
+                .route("/v1/contacts", get(api::contacts)),
+            Profile::Datev => r.route("/datev/api/clients", get(providers::datev_clients)),
+            Profile::Xero => r
+                .route("/connections", get(providers::xero_connections))
+                .route(
+                    "/api.xro/2.0/Organisation",
+                    get(providers::xero_organisation),
+                ),
+            Profile::QuickBooks => r.route(
+                "/v3/company/{realm}/companyinfo/{id}",
+                get(providers::quickbooks_company_info),
+            ),
+        };
+    }
+    r.fallback(not_found).with_state(shared)
 }
 
 async fn not_found() -> Response {
@@ -251,7 +290,7 @@ pub(crate) fn split_scope(scope: &str) -> Vec<String> {
     out
 }
 
-/// Whether the sandbox knows the scope.
-pub(crate) fn known_scope(scope: &str) -> bool {
-    super::OIDC_SCOPES.contains(&scope) || super::LEXOFFICE_SCOPES.contains(&scope)
+/// Whether the sandbox knows the scope in `profile`.
+pub(crate) fn known_scope(profile: Profile, scope: &str) -> bool {
+    super::profile_scopes(profile).contains(&scope)
 }

@@ -1,28 +1,66 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::Value;
 
-use super::{authenticated_form, bad_request, no_store};
+use super::{authenticate, authenticated_form, bad_request, no_store};
+use crate::sandbox::config::Profile;
 use crate::sandbox::state::{lock, Shared, Store};
 use crate::sandbox::stats::Endpoint;
 use crate::sandbox::Introspection;
 
+/// QuickBooks' revocation body: `{"token": "..."}` as `application/json`.
+fn json_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("application/json") {
+        return Err(bad_request(
+            "invalid_request",
+            "the body must be application/json",
+        ));
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Err(bad_request("invalid_request", "the body is not valid JSON"));
+    };
+    let Some(obj) = value.as_object() else {
+        return Err(bad_request(
+            "invalid_request",
+            "the body must be a JSON object",
+        ));
+    };
+    Ok(obj
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect())
+}
+
 /// `POST /oauth2/revoke`: a refresh token revokes its whole family (all access and
-/// refresh tokens of that login); an access token only itself. Unknown tokens and
-/// tokens of other clients are answered with `200` and left alone.
+/// refresh tokens of that login; in the Xero profile also the user's connections); an
+/// access token only itself. Unknown tokens and tokens of other clients are answered
+/// with `200` and left alone. The QuickBooks profile takes a JSON body.
 pub(super) async fn revoke(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     s.count(Endpoint::Revoke);
-    let (params, client) = match authenticated_form(&s, &headers, &body) {
+    let read = if s.config.profile == Profile::QuickBooks {
+        json_params(&headers, &body)
+            .and_then(|params| authenticate(&s, &headers, &params).map(|c| (params, c)))
+    } else {
+        authenticated_form(&s, &headers, &body)
+    };
+    let (params, client) = match read {
         Ok(pc) => pc,
         Err(resp) => return resp,
     };
@@ -33,6 +71,12 @@ pub(super) async fn revoke(
     if let Some(family) = store.refresh.get(token).map(|r| r.family) {
         if owned_by(&store, family, &client.id) {
             store.revoke_family(family);
+            if s.config.profile == Profile::Xero {
+                let sub = store.families.get(&family).map(|f| f.sub.clone());
+                if let Some(sub) = sub {
+                    store.connections.remove(&(client.id.clone(), sub));
+                }
+            }
             tracing::debug!(client_id = %client.id, "refresh token revoked (whole family)");
         }
     } else if let Some(family) = store.access.get(token).map(|a| a.family) {

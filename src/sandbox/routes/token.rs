@@ -12,15 +12,21 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
-use crate::sandbox::config::{Fault, Profile, SandboxClient};
+use crate::sandbox::config::{realm_of, Fault, Profile, SandboxClient};
 use crate::sandbox::html;
-use crate::sandbox::state::{lock, random_token, AccessRecord, Family, RefreshRecord, Shared};
+use crate::sandbox::state::{
+    lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared,
+};
 use crate::sandbox::stats::Endpoint;
+use crate::sandbox::{QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN, QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME};
+
+/// A QuickBooks refresh token is replaced once it is this old (24 h).
+const QUICKBOOKS_ROTATION_AGE: i64 = 86_400;
 
 /// `POST /oauth2/token`.
 pub(super) async fn token(
@@ -54,7 +60,12 @@ pub(super) async fn token(
             let grant = grant.unwrap_or_default();
             s.count_grant(grant);
             tracing::debug!(client_id = %client.id, grant, "tokens issued");
-            respond(&s, client, issued)
+            // QuickBooks adds the absolute expiry only when asked for it.
+            let hard_expiry = headers
+                .get("x-include-refresh-token-hard-expires-in")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            respond(&s, client, issued, hard_expiry)
         }
         Err(resp) => resp,
     }
@@ -206,8 +217,18 @@ fn grant_code(
     }
     let (access_token, access) = new_access(s, family, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
-    let wants_refresh =
-        s.config.profile == Profile::Lexoffice || scope.iter().any(|sc| sc == "offline_access");
+    if s.config.profile == Profile::Xero {
+        // The login connects the user's tenants to the app.
+        store.connections.insert(
+            (client.id.clone(), sub.clone()),
+            Connection {
+                created: now,
+                auth_event: family,
+            },
+        );
+    }
+    let wants_refresh = matches!(s.config.profile, Profile::Lexoffice | Profile::QuickBooks)
+        || scope.iter().any(|sc| sc == "offline_access");
     let refresh_token = wants_refresh.then(|| {
         let t = random_token(32);
         store.refresh.insert(
@@ -216,6 +237,7 @@ fn grant_code(
                 family,
                 scope: scope.clone(),
                 iat: now,
+                touched: now,
                 used_at: None,
                 revoked: false,
             },
@@ -247,8 +269,14 @@ fn grant_refresh(
     let Some(rec) = store.refresh.get(presented) else {
         return Err(invalid_grant("unknown refresh token"));
     };
-    let (family_id, rec_scope, used_at, revoked) =
-        (rec.family, rec.scope.clone(), rec.used_at, rec.revoked);
+    let (family_id, rec_scope, used_at, revoked, rec_iat, touched) = (
+        rec.family,
+        rec.scope.clone(),
+        rec.used_at,
+        rec.revoked,
+        rec.iat,
+        rec.touched,
+    );
     let Some(family) = store.families.get(&family_id) else {
         return Err(invalid_grant("unknown refresh token"));
     };
@@ -261,6 +289,12 @@ fn grant_refresh(
         return Err(invalid_grant("refresh token revoked"));
     }
     let (sub, auth_time, nonce) = (family.sub.clone(), family.auth_time, family.nonce.clone());
+    if cfg
+        .refresh_idle_limit
+        .is_some_and(|limit| now.saturating_sub(touched) >= limit)
+    {
+        return Err(invalid_grant("refresh token expired"));
+    }
     if let Some(t) = used_at {
         let in_grace = cfg.refresh_grace > 0 && now.saturating_sub(t) < cfg.refresh_grace;
         if !in_grace {
@@ -287,7 +321,11 @@ fn grant_refresh(
     };
     let (access_token, access) = new_access(s, family_id, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
-    let refresh_token = if cfg.rotate_refresh_tokens {
+    // QuickBooks hands out the same refresh token until it is a day old.
+    let rotate = cfg.rotate_refresh_tokens
+        && (cfg.profile != Profile::QuickBooks
+            || now.saturating_sub(rec_iat) >= QUICKBOOKS_ROTATION_AGE);
+    let refresh_token = if rotate {
         let t = random_token(32);
         store.refresh.insert(
             t.clone(),
@@ -295,6 +333,7 @@ fn grant_refresh(
                 family: family_id,
                 scope: rec_scope,
                 iat: now,
+                touched: now,
                 used_at: None,
                 revoked: false,
             },
@@ -304,6 +343,9 @@ fn grant_refresh(
         }
         t
     } else {
+        if let Some(rec) = store.refresh.get_mut(presented) {
+            rec.touched = now;
+        }
         presented.clone()
     };
     Ok(Issued {
@@ -321,7 +363,12 @@ fn grant_refresh(
 struct IdClaims<'a> {
     iss: &'a str,
     sub: &'a str,
-    aud: &'a str,
+    /// A string, or an array in the QuickBooks profile.
+    aud: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realmid: Option<String>,
     exp: i64,
     iat: i64,
     auth_time: i64,
@@ -342,7 +389,8 @@ fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&d[..16])
 }
 
-fn respond(s: &Shared, client: &SandboxClient, issued: Issued) -> Response {
+fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool) -> Response {
+    let quickbooks = s.config.profile == Profile::QuickBooks;
     let has = |name: &str| issued.scope.iter().any(|sc| sc == name);
     let mut body = json!({
         "access_token": issued.access_token,
@@ -352,13 +400,31 @@ fn respond(s: &Shared, client: &SandboxClient, issued: Issued) -> Response {
     });
     if let Some(rt) = &issued.refresh_token {
         body["refresh_token"] = json!(rt);
+        if quickbooks {
+            body["x_refresh_token_expires_in"] = json!(QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN);
+            if hard_expiry {
+                let end = issued
+                    .auth_time
+                    .saturating_add(QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME);
+                body["x_refresh_token_hard_expires_in"] =
+                    json!(end.saturating_sub(issued.iat).max(0));
+            }
+        }
     }
     if has("openid") {
         let user = s.config.user(&issued.sub);
         let claims = IdClaims {
             iss: &s.issuer,
             sub: &issued.sub,
-            aud: &client.id,
+            aud: if quickbooks {
+                json!([client.id])
+            } else {
+                json!(client.id)
+            },
+            azp: quickbooks.then_some(client.id.as_str()),
+            realmid: user
+                .filter(|_| quickbooks && has("com.intuit.quickbooks.accounting"))
+                .map(realm_of),
             exp: issued.iat.saturating_add(s.config.access_token_ttl),
             iat: issued.iat,
             auth_time: issued.auth_time,
