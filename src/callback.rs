@@ -83,7 +83,12 @@ impl PendingLogin {
 /// Reads the parameters of a redirect URL or query string; no parameter may repeat.
 fn parse_callback(input: &str, redirect_uri: &Url) -> Result<BTreeMap<String, String>, Error> {
     let input = input.trim();
-    let query = if input.contains("://") {
+    // A full URL has its scheme before any parameter; a query string may itself carry
+    // "://" in a value (an unencoded `iss=http://…`).
+    let is_full_url = input
+        .find("://")
+        .is_some_and(|i| !input[..i].contains(['=', '?', '&']));
+    let query = if is_full_url {
         let url =
             Url::parse(input).map_err(|e| Error::MalformedCallback(format!("not a URL ({e})")))?;
         check_redirect_target(&url, redirect_uri)?;
@@ -177,6 +182,17 @@ mod tests {
             parse_callback("http://127.0.0.1:8765/callback?code=x&state=y", &redirect()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn a_query_string_with_an_unencoded_url_value_is_a_query_string() {
+        let p = parse_callback("code=x&state=y&iss=http://127.0.0.1:4455", &redirect()).unwrap();
+        assert_eq!(
+            p.get("iss").map(String::as_str),
+            Some("http://127.0.0.1:4455")
+        );
+        let p = parse_callback("?iss=http://a.example&code=x&state=y", &redirect()).unwrap();
+        assert_eq!(p.get("code").map(String::as_str), Some("x"));
     }
 
     #[test]

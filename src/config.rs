@@ -281,7 +281,13 @@ impl Settings {
 
     /// Loads settings with full control over the layers.
     pub fn load_with(opts: LoadOptions) -> Result<Settings, ConfigError> {
-        let vars = opts.vars.unwrap_or_else(|| std::env::vars().collect());
+        // `std::env::vars` panics on a variable that is not UTF-8; such variables are
+        // never ours, so they are skipped.
+        let vars = opts.vars.unwrap_or_else(|| {
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect()
+        });
         let env = opts
             .env
             .or_else(|| vars.get(ENV_VAR).cloned())
@@ -633,8 +639,17 @@ fn built_in_layer(env: &str) -> Result<Layer, ConfigError> {
 
 fn env_layer(vars: &HashMap<String, String>) -> Result<Layer, ConfigError> {
     // Variables that are not settings: the environment name, the config directory and the
-    // secret, which is read on its own so that it never passes through a config layer.
-    let reserved = [ENV_VAR, CONFIG_DIR_VAR, CLIENT_SECRET_VAR];
+    // secret, which is read on its own so that it never passes through a config layer;
+    // likewise the token store's key (FileStore reads it itself) and the CLI's own
+    // variables (where logins are stored, which login).
+    let reserved = [
+        ENV_VAR,
+        CONFIG_DIR_VAR,
+        CLIENT_SECRET_VAR,
+        crate::store::STORE_KEY_ENV,
+        "LEXOFFICE_LOGIN_STORE_DIR",
+        "LEXOFFICE_LOGIN_PROFILE",
+    ];
     let map: config::Map<String, String> = vars
         .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !reserved.contains(&k.as_str()))
@@ -1007,6 +1022,18 @@ mod tests {
         assert_eq!(s.client_id.as_str(), "from-env");
         assert_eq!(s.scopes.to_string(), "openid contacts.read");
         assert_eq!(s.request_timeout, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn the_token_store_key_is_not_read_as_a_setting() {
+        let s = load(
+            "local",
+            &[
+                ("LEXOFFICE_LOGIN_CLIENT_SECRET", "s"),
+                ("LEXOFFICE_LOGIN_STORE_KEY", "c2VjcmV0LXN0b3JlLWtleQ=="),
+            ],
+        );
+        assert!(s.is_ok(), "{:?}", s.err());
     }
 
     #[test]
