@@ -1,0 +1,245 @@
+//! The command line's shape (clap derive): global options, one struct per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, shown under every `--help` (keep in step with [`crate::error::Exit`]).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    error (login denied or timed out, token store unreadable, ...)
+  2    usage error (unknown command or option)
+  3    login required: not logged in, or the login expired or was revoked;
+       run `lexoffice-login login`
+  4    the provider is unreachable or failing; try again later
+  5    the configuration is invalid (or does not match the provider)
+  130  interrupted (Ctrl-C); nothing was changed
+
+Environment:
+  LEXOFFICE_LOGIN_ENV            default for --env
+  LEXOFFICE_LOGIN_PROFILE        default for --profile
+  LEXOFFICE_LOGIN_PROVIDER       default for --provider
+  LEXOFFICE_LOGIN_CLIENT_ID, LEXOFFICE_LOGIN_CLIENT_SECRET, LEXOFFICE_LOGIN_ISSUER,
+  LEXOFFICE_LOGIN_REDIRECT_URI, ... settings (see the README), over the config files
+  LEXOFFICE_LOGIN_CONFIG_DIR     a directory with default.toml and <env>.toml
+  LEXOFFICE_LOGIN_STORE_DIR      where logins are stored (default: the user's
+                                 config directory, lexoffice-login/tokens)
+  LEXOFFICE_LOGIN_STORE_KEY      encrypts stored logins: 32 random bytes in base64
+                                 (openssl rand -base64 32)";
+
+/// Log in to lexoffice (Lexware Office) and other OpenID Connect / OAuth 2.0 providers
+/// from the command line, and hand fresh access tokens to scripts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lexoffice-login",
+    version,
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The environment: local (the sandbox issuer on this machine), sandbox (lexoffice's
+    /// sandbox), production, or one of LEXOFFICE_LOGIN_CONFIG_DIR's.
+    #[arg(
+        long,
+        global = true,
+        env = "LEXOFFICE_LOGIN_ENV",
+        default_value = "local",
+        value_parser = name_parser("environment"),
+        value_name = "ENV"
+    )]
+    pub env: String,
+
+    /// Which login to use: several logins of one environment live side by side, one per
+    /// profile.
+    #[arg(
+        long,
+        global = true,
+        env = "LEXOFFICE_LOGIN_PROFILE",
+        default_value = "default",
+        value_parser = name_parser("profile"),
+        value_name = "NAME"
+    )]
+    pub profile: String,
+
+    /// The provider preset: lexoffice (the default of the sandbox and production
+    /// environments), datev, xero, quickbooks. Its logins are kept apart from the others'.
+    #[arg(
+        long,
+        global = true,
+        env = "LEXOFFICE_LOGIN_PROVIDER",
+        value_parser = ["lexoffice", "datev", "xero", "quickbooks"],
+        value_name = "NAME"
+    )]
+    pub provider: Option<String>,
+
+    /// One more TOML settings file, laid over the environment's config file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print data as JSON (status, whoami, discover, sandbox).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in with the browser and store the login.
+    ///
+    /// Opens the provider's login page in the system browser and receives the redirect
+    /// on the loopback redirect URI (RFC 8252); a free port is taken when the redirect
+    /// URI's port is 0. The login is stored only once it has succeeded: a failed or
+    /// cancelled login leaves an earlier one untouched.
+    #[command(after_help = EXIT_CODES)]
+    Login(LoginArgs),
+
+    /// Print a valid access token (refreshed if needed) and nothing else.
+    ///
+    /// For scripts: `curl -H "Authorization: Bearer $(lexoffice-login token)" ...`.
+    /// A token that is still fresh is printed without contacting the provider.
+    #[command(after_help = EXIT_CODES)]
+    Token,
+
+    /// Show who is logged in: the ID token's claims, or lexoffice's /v1/profile.
+    #[command(after_help = EXIT_CODES)]
+    Whoami(WhoamiArgs),
+
+    /// Show whether a login is stored, when it expires, its scopes and where it is kept
+    /// (never a token). Exits 3 when not logged in.
+    #[command(after_help = EXIT_CODES)]
+    Status,
+
+    /// Revoke the login at the provider, then delete it here.
+    ///
+    /// If the provider cannot be reached, the login is kept (exit 4) unless --force.
+    #[command(after_help = EXIT_CODES)]
+    Logout(LogoutArgs),
+
+    /// Show the provider's metadata and check the configuration against it.
+    #[command(after_help = EXIT_CODES)]
+    Discover,
+
+    /// Run the local sandbox issuer (for --env local) until Ctrl-C.
+    #[cfg(feature = "sandbox")]
+    #[command(after_help = EXIT_CODES)]
+    Sandbox(SandboxArgs),
+
+    /// Print a shell completion script: `lexoffice-login completions bash > ...`.
+    #[command(after_help = EXIT_CODES)]
+    Completions(CompletionsArgs),
+}
+
+/// `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Do not open a browser: print the login URL alone on stdout and wait for the
+    /// redirect (for SSH sessions: open the URL on a machine whose browser reaches this
+    /// one's loopback redirect URI, e.g. through `ssh -L PORT:127.0.0.1:PORT`).
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// How long to wait for the browser, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+}
+
+/// `whoami`.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Ask the API (GET /v1/profile) even when the login has an ID token.
+    #[arg(long)]
+    pub api: bool,
+
+    /// The API base URL (default: the provider's, https://api.lexware.io/v1 for
+    /// lexoffice; for --env local the sandbox's {issuer}/v1).
+    #[arg(long, value_name = "URL")]
+    pub api_base: Option<String>,
+}
+
+/// `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Delete the login here even if the provider could not revoke it (its tokens then
+    /// stay valid at the provider until they expire).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `sandbox`.
+#[cfg(feature = "sandbox")]
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// The port on 127.0.0.1 (0: a free one). 4455 is the one config/local.toml expects.
+    #[arg(long, default_value_t = 4455)]
+    pub port: u16,
+
+    /// Behave like the real lexoffice Partner API: no discovery, Basic client
+    /// authentication only, no ID token unless `openid` is asked for.
+    #[arg(long)]
+    pub lexoffice: bool,
+
+    /// Show a consent page with a choice of test users instead of consenting at once.
+    #[arg(long)]
+    pub interactive: bool,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub access_token_ttl: u64,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Environment and profile names: letters, digits, `-`, `_` (and `.` for profiles).
+fn name_parser(what: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && !s.starts_with('.');
+        if ok {
+            Ok(s.to_owned())
+        } else {
+            Err(format!(
+                "{s:?} is not a valid {what} name (letters, digits, '-', '_', '.', at most 64)"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let p = name_parser("profile");
+        assert!(p("work-2").is_ok());
+        assert!(p("").is_err());
+        assert!(p("../x").is_err());
+        assert!(p("a b").is_err());
+    }
+}

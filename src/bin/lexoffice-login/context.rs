@@ -1,0 +1,235 @@
+//! What every command needs: the settings, the token store, the login's key, a client,
+//! and output that never panics on a closed pipe.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use lexoffice_login::config::CLIENT_SECRET_VAR;
+use lexoffice_login::store::{Encryption, FileStore, StoreKey, STORE_KEY_ENV};
+use lexoffice_login::{Client, LoadOptions, ManagerOptions, Settings, TokenManager};
+
+use crate::args::Global;
+use crate::error::{CliError, Exit};
+
+/// Overrides the token store's directory (tests use it).
+pub const STORE_DIR_ENV: &str = "LEXOFFICE_LOGIN_STORE_DIR";
+/// Default for `--profile`.
+pub const PROFILE_ENV: &str = "LEXOFFICE_LOGIN_PROFILE";
+/// Default for `--provider` (also a setting: `provider`).
+pub const PROVIDER_ENV: &str = "LEXOFFICE_LOGIN_PROVIDER";
+
+/// Variables with the settings' prefix that are the command line's own, not settings:
+/// they are kept out of the settings' environment layer (which refuses unknown keys).
+const CLI_VARS: &[&str] = &[STORE_DIR_ENV, STORE_KEY_ENV, PROFILE_ENV];
+
+/// Prints a line on stdout; a closed pipe (`| head`) is not an error.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::context::write_out(&format!($($arg)*))
+    };
+}
+
+/// Prints a line on stderr; failures to write it are ignored.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::context::write_err(&format!($($arg)*))
+    };
+}
+
+pub fn write_out(line: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::new(
+            Exit::Error,
+            format!("could not write to stdout: {e}"),
+        )),
+    }
+}
+
+pub fn write_err(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// The global options, resolved.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub env: String,
+    pub profile: String,
+    pub provider: Option<String>,
+    pub config: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl Ctx {
+    pub fn new(global: &Global) -> Self {
+        Self {
+            env: global.env.clone(),
+            profile: global.profile.clone(),
+            provider: global.provider.clone(),
+            config: global.config.clone(),
+            json: global.json,
+        }
+    }
+
+    /// The login this invocation works on: `<env>/<profile>`, or
+    /// `<env>-<provider>/<profile>` for a provider other than lexoffice, so that one
+    /// provider's login is never handed out for another's.
+    pub fn key(&self) -> StoreKey {
+        let env = match self.provider.as_deref() {
+            Some(p) if p != "lexoffice" => format!("{}-{p}", self.env),
+            _ => self.env.clone(),
+        };
+        StoreKey::new(env, self.profile.clone())
+    }
+
+    /// `lexoffice-login <command>` with this invocation's --env and --profile, for hints.
+    pub fn command(&self, command: &str) -> String {
+        let mut s = format!("lexoffice-login {command}");
+        let env_default = std::env::var("LEXOFFICE_LOGIN_ENV").ok();
+        if self.env != "local" && env_default.as_deref() != Some(self.env.as_str()) {
+            s.push_str(&format!(" --env {}", self.env));
+        }
+        let profile_default = std::env::var(PROFILE_ENV).ok();
+        if self.profile != "default" && profile_default.as_deref() != Some(self.profile.as_str()) {
+            s.push_str(&format!(" --profile {}", self.profile));
+        }
+        if let Some(p) = &self.provider {
+            if std::env::var(PROVIDER_ENV).ok().as_deref() != Some(p.as_str()) {
+                s.push_str(&format!(" --provider {p}"));
+            }
+        }
+        if let Some(c) = &self.config {
+            s.push_str(&format!(" --config {}", c.display()));
+        }
+        s
+    }
+
+    /// The hint for "log in again".
+    pub fn login_hint(&self) -> String {
+        format!("run `{}`", self.command("login"))
+    }
+
+    /// The hint for a provider that cannot be reached.
+    pub fn provider_hint(&self) -> String {
+        if self.env == "local" {
+            "the local sandbox issuer may not be running: start it with `lexoffice-login sandbox` \
+             (or point LEXOFFICE_LOGIN_ISSUER at yours), then try again"
+                .to_owned()
+        } else {
+            "check the network and whether the provider is up, then try again".to_owned()
+        }
+    }
+
+    /// The hint for invalid settings.
+    pub fn config_hint(&self) -> String {
+        let mut hint = format!(
+            "fix the settings named above (config files, --config, LEXOFFICE_LOGIN_* variables); \
+             `{}` checks them against the provider",
+            self.command("discover")
+        );
+        if self.env == "local" {
+            hint.push_str(&format!(
+                "; for the local sandbox set {CLIENT_SECRET_VAR} to the client secret that \
+                 `lexoffice-login sandbox` prints"
+            ));
+        }
+        hint
+    }
+
+    /// Adds the hint that fits the error's exit code, unless it has one.
+    pub fn with_hint(&self, e: CliError) -> CliError {
+        let hint = match e.exit {
+            Exit::LoginRequired => self.login_hint(),
+            Exit::Provider => self.provider_hint(),
+            Exit::Config => self.config_hint(),
+            Exit::Error | Exit::Interrupted => return e,
+        };
+        e.or_hint(hint)
+    }
+
+    /// The settings for this environment: built-in (or LEXOFFICE_LOGIN_CONFIG_DIR's) files,
+    /// --config, then LEXOFFICE_LOGIN_* variables.
+    pub fn settings(&self) -> Result<Settings, CliError> {
+        // Variables that are not valid UTF-8 cannot be settings; skip them instead of
+        // failing (std::env::vars() would panic on them).
+        let mut vars: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| !CLI_VARS.contains(&k.as_str()))
+            .collect();
+        if let Some(p) = &self.provider {
+            vars.insert(PROVIDER_ENV.to_owned(), p.clone());
+        }
+        Settings::load_with(LoadOptions {
+            env: Some(self.env.clone()),
+            extra_file: self.config.clone(),
+            vars: Some(vars),
+            ..LoadOptions::default()
+        })
+        .map_err(|e| self.with_hint(e.into()))
+    }
+
+    /// The token store: LEXOFFICE_LOGIN_STORE_DIR, else the user's config directory;
+    /// encrypted with LEXOFFICE_LOGIN_STORE_KEY when it is set.
+    pub fn store(&self) -> Result<FileStore, CliError> {
+        let mut builder = FileStore::builder();
+        if let Some(dir) = std::env::var_os(STORE_DIR_ENV).filter(|d| !d.is_empty()) {
+            builder = builder.dir(PathBuf::from(dir));
+        }
+        builder.build().map_err(|e| {
+            let e: CliError = e.into();
+            match e.exit {
+                Exit::Config => e.or_hint(format!(
+                    "{STORE_KEY_ENV} must be 32 random bytes in base64: \
+                     export {STORE_KEY_ENV}=\"$(openssl rand -base64 32)\""
+                )),
+                _ => e.or_hint(format!(
+                    "set {STORE_DIR_ENV} to a directory this user may write"
+                )),
+            }
+        })
+    }
+
+    /// A client for the provider (discovery, or the configured endpoints).
+    pub async fn client(&self, settings: Settings) -> Result<Client, CliError> {
+        Client::discover(settings)
+            .await
+            .map_err(|e| self.with_hint(e.into()))
+    }
+
+    /// The token manager for this login.
+    pub fn manager(&self, client: Client, store: FileStore) -> TokenManager<FileStore> {
+        TokenManager::new(client, store, self.key(), manager_options())
+    }
+}
+
+/// The manager's options: the library's defaults, with fewer retries (a person waits).
+pub fn manager_options() -> ManagerOptions {
+    ManagerOptions::default().max_attempts(2)
+}
+
+/// Says plainly on stderr that the store keeps tokens in clear, and how to change that.
+pub fn warn_if_unencrypted(store: &FileStore) {
+    if store.encryption() == Encryption::None {
+        errln!(
+            "warning: logins are stored UNENCRYPTED in {} (the files are readable by this user only).\n\
+             \x20        To encrypt them, set {STORE_KEY_ENV} to 32 random bytes in base64, e.g.\n\
+             \x20          export {STORE_KEY_ENV}=\"$(openssl rand -base64 32)\"\n\
+             \x20        keep that value safe (a password manager), and log in again.",
+            store.dir().display()
+        );
+    }
+}
+
+/// Whether the store encrypts, in words.
+pub fn encryption_words(store: &FileStore) -> &'static str {
+    match store.encryption() {
+        Encryption::None => "not encrypted",
+        _ => "encrypted (ChaCha20-Poly1305)",
+    }
+}

@@ -1,0 +1,450 @@
+//! `login`: the native-app login of RFC 8252. The browser is sent to the provider and
+//! comes back to a small HTTP server on the loopback redirect URI; the login is checked,
+//! exchanged, verified, and only then stored.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+use indicatif::{ProgressBar, ProgressStyle};
+use lexoffice_login::{Client, Error, PendingLogin, TokenSet};
+use tokio::sync::{mpsc, oneshot};
+use url::{Host, Url};
+
+use crate::args::LoginArgs;
+use crate::context::{encryption_words, warn_if_unencrypted, Ctx};
+use crate::error::{CliError, Exit};
+use crate::{errln, outln};
+
+#[derive(Clone)]
+struct Server {
+    path: String,
+    tx: mpsc::Sender<Callback>,
+}
+
+/// One request the browser sent to the callback path, and where its page goes.
+struct Callback {
+    query: String,
+    reply: oneshot::Sender<Page>,
+}
+
+/// The page the browser tab shows.
+struct Page {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl Page {
+    fn success(who: &str) -> Page {
+        Page {
+            status: StatusCode::OK,
+            title: "Logged in",
+            message: format!(
+                "You are logged in{who}. You can close this tab and return to the terminal."
+            ),
+        }
+    }
+
+    fn failure(message: String) -> Page {
+        Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Login failed",
+            message: format!("{message}. Return to the terminal for details."),
+        }
+    }
+
+    fn stray() -> Page {
+        Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Not this login",
+            message: "This request does not belong to the login in progress (its state does \
+                      not match), so it was ignored; the login is still waiting for the \
+                      provider's redirect."
+                .to_owned(),
+        }
+    }
+
+    fn ended() -> Page {
+        Page {
+            status: StatusCode::GONE,
+            title: "Login ended",
+            message: "This login has already ended. Return to the terminal.".to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>lexoffice-login: {t}</title>\
+             <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;\
+             padding:0 1rem;color:#222}}</style></head>\n<body>\n<h1 id=\"title\">{t}</h1>\n\
+             <p id=\"message\">{m}</p>\n</body></html>\n",
+            t = escape(self.title),
+            m = escape(&self.message)
+        );
+        let mut resp = (self.status, Html(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        resp
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every request lands here (a path from the configuration is never parsed as a route
+/// pattern); only the redirect URI's path is a callback.
+async fn on_request(
+    State(state): State<Server>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if uri.path() != state.path {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    if method != Method::GET {
+        return (StatusCode::METHOD_NOT_ALLOWED, "the redirect is a GET").into_response();
+    }
+    let tx = state.tx;
+    let (reply, page) = oneshot::channel();
+    let callback = Callback {
+        query: query.unwrap_or_default(),
+        reply,
+    };
+    if tx.send(callback).await.is_err() {
+        return Page::ended().into_response();
+    }
+    page.await.unwrap_or_else(|_| Page::ended()).into_response()
+}
+
+/// The spinner on a terminal, plain lines elsewhere.
+struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    fn start(message: String) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            errln!("{message}");
+            return Progress(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+
+    fn note(&self, line: &str) {
+        match &self.0 {
+            Some(bar) => bar.suspend(|| errln!("{line}")),
+            None => errln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Where to listen: the redirect URI's loopback address and port.
+fn listen_address(ctx: &Ctx, redirect: &Url) -> Result<SocketAddr, CliError> {
+    let ip = match redirect.host() {
+        Some(Host::Ipv4(ip)) if ip.is_loopback() => IpAddr::V4(ip),
+        Some(Host::Ipv6(ip)) if ip.is_loopback() => IpAddr::V6(ip),
+        Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    if redirect.scheme() != "http" || ip.is_unspecified() {
+        return Err(CliError::new(
+            Exit::Config,
+            format!(
+                "the redirect URI {redirect} is not a loopback address: the command line receives \
+                 the login on this machine (RFC 8252), at http://127.0.0.1:PORT/PATH"
+            ),
+        )
+        .hint(format!(
+            "register http://127.0.0.1:8765/callback (or any free port) for your app and set \
+             LEXOFFICE_LOGIN_REDIRECT_URI to it; see `{}`",
+            ctx.command("discover")
+        )));
+    }
+    let port = redirect.port_or_known_default().unwrap_or(80);
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
+    let mut interrupt = Interrupt::install();
+    let mut settings = ctx.settings()?;
+    // A broken store should show before the user spends a login on it.
+    let store = ctx.store()?;
+    warn_if_unencrypted(&store);
+
+    let addr = listen_address(ctx, &settings.redirect_uri)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::new(
+            Exit::Error,
+            format!("cannot listen on {addr} for the login's redirect: {e}"),
+        )
+        .hint(
+            "another login or program may be using that port: stop it, or (if the provider \
+             accepts any loopback port, RFC 8252 7.3) set LEXOFFICE_LOGIN_REDIRECT_URI to \
+             http://127.0.0.1:0/callback to take a free port",
+        )
+    })?;
+    if addr.port() == 0 {
+        let port = listener
+            .local_addr()
+            .map_err(|e| CliError::new(Exit::Error, format!("cannot read the local port: {e}")))?
+            .port();
+        settings
+            .redirect_uri
+            .set_port(Some(port))
+            .map_err(|()| CliError::new(Exit::Config, "the redirect URI cannot take a port"))?;
+    }
+    let redirect_uri = settings.redirect_uri.clone();
+
+    let client = tokio::select! {
+        client = ctx.client(settings) => client?,
+        () = interrupt.recv() => return Err(interrupted()),
+    };
+    let (url, pending) = client.authorize().map_err(|e| ctx.with_hint(e.into()))?;
+
+    let (tx, mut rx) = mpsc::channel::<Callback>(8);
+    let app = Router::new().fallback(on_request).with_state(Server {
+        path: redirect_uri.path().to_owned(),
+        tx,
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    if args.no_browser {
+        outln!("{url}")?;
+        errln!(
+            "Open the URL above in a browser and log in. The browser must reach {redirect_uri} \
+             on this machine (over SSH: ssh -L {port}:127.0.0.1:{port} ...).",
+            port = redirect_uri.port_or_known_default().unwrap_or(80)
+        );
+    } else {
+        errln!("Opening the browser to log in. If it does not open, visit:\n\n  {url}\n");
+        let target = url.to_string();
+        let opened = tokio::task::spawn_blocking(move || {
+            let mut options = webbrowser::BrowserOptions::new();
+            options.with_suppress_output(true);
+            webbrowser::open_browser_with_options(webbrowser::Browser::Default, &target, &options)
+        })
+        .await;
+        match opened {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errln!(
+                "Could not open a browser ({e}); open the URL above yourself, or use --no-browser."
+            ),
+            Err(e) => errln!("Could not open a browser ({e}); open the URL above yourself."),
+        }
+    }
+
+    let progress = Progress::start(format!(
+        "Waiting for the browser to return to {redirect_uri} (up to {} s, Ctrl-C cancels)",
+        args.timeout
+    ));
+    let outcome = tokio::select! {
+        r = receive(&client, pending, &mut rx, &progress) => r,
+        () = tokio::time::sleep(Duration::from_secs(args.timeout)) => Err(CliError::new(
+            Exit::Error,
+            format!("no login arrived within {} s; nothing was stored (an earlier login is unchanged)", args.timeout),
+        ).hint(format!("run `{}` again (--timeout SECS waits longer)", ctx.command("login")))),
+        () = interrupt.recv() => Err(interrupted()),
+    };
+    progress.finish();
+
+    let result = match outcome {
+        Ok((tokens, reply)) => {
+            let who = subject_words(&tokens);
+            let manager = ctx.manager(client, store.clone());
+            match manager.save_login(tokens).await {
+                Ok(()) => {
+                    let _ = reply.send(Page::success(&who));
+                    errln!(
+                        "Logged in ({key}){who}. The login is stored in {path} ({enc}).",
+                        key = ctx.key(),
+                        path = store.path_for(&ctx.key()).display(),
+                        enc = encryption_words(&store)
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = reply.send(Page::failure("The login could not be stored".into()));
+                    Err(CliError::from(e))
+                }
+            }
+        }
+        Err(e) => Err(e),
+    };
+
+    // Let the last page reach the browser, then stop the server.
+    drop(rx);
+    let _ = stop.send(());
+    let abort = server.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+    result
+}
+
+/// Ctrl-C (SIGINT), caught from the moment this is made: make it before telling the
+/// user anything they could answer with Ctrl-C.
+pub struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    pub fn install() -> Interrupt {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Interrupt {
+                signal: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Interrupt {}
+    }
+
+    /// Resolves on Ctrl-C; never, if no handler could be installed.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            std::future::pending::<()>().await;
+        }
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn interrupted() -> CliError {
+    CliError::new(
+        Exit::Interrupted,
+        "interrupted; nothing was stored (an earlier login is unchanged)",
+    )
+}
+
+/// " as NAME (SUB)" for messages, from the ID token; empty without one.
+fn subject_words(tokens: &TokenSet) -> String {
+    match tokens.id_token_claims() {
+        Some(c) => match c.string("name") {
+            Some(name) => format!(" as {name} ({})", c.sub),
+            None => format!(" as {}", c.sub),
+        },
+        None => String::new(),
+    }
+}
+
+/// Waits for the redirect of this login: requests that do not belong to it are answered
+/// with an error page and ignored; the first one that does ends the wait, with tokens
+/// (exchanged and verified) or with the provider's refusal.
+async fn receive(
+    client: &Client,
+    pending: PendingLogin,
+    rx: &mut mpsc::Receiver<Callback>,
+    progress: &Progress,
+) -> Result<(TokenSet, oneshot::Sender<Page>), CliError> {
+    loop {
+        let Some(callback) = rx.recv().await else {
+            return Err(CliError::new(
+                Exit::Error,
+                "the redirect server stopped unexpectedly",
+            ));
+        };
+        // The whole URL, not the bare query: `verify_callback` reads input containing
+        // "://" as a URL, which an unencoded `iss=https://...` in a query would be.
+        let mut redirect = pending.redirect_uri().clone();
+        redirect.set_query(
+            Some(&callback.query)
+                .filter(|q| !q.is_empty())
+                .map(|q| q.as_str()),
+        );
+        match pending.verify_callback(redirect.as_str(), &client.metadata()) {
+            Ok(response) => {
+                return match client.exchange(pending, response).await {
+                    Ok(tokens) => Ok((tokens, callback.reply)),
+                    Err(e) => {
+                        let _ = callback
+                            .reply
+                            .send(Page::failure("The provider's answer was refused".into()));
+                        Err(e.into())
+                    }
+                };
+            }
+            Err(
+                e @ (Error::StateMissing
+                | Error::StateMismatch
+                | Error::MalformedCallback(_)
+                | Error::RepeatedParameter(_)),
+            ) => {
+                let _ = callback.reply.send(Page::stray());
+                progress.note(&format!(
+                    "Ignored a request to the redirect URI that is not this login's ({e})."
+                ));
+            }
+            Err(e) => {
+                let page = match &e {
+                    Error::AuthorizationDenied { code, .. } => {
+                        Page::failure(format!("The provider refused the login ({code})"))
+                    }
+                    _ => Page::failure("The redirect was refused".into()),
+                };
+                let _ = callback.reply.send(page);
+                let e = CliError::from(e);
+                return Err(CliError {
+                    message: format!(
+                        "{}; nothing was stored (an earlier login is unchanged)",
+                        e.message
+                    ),
+                    ..e
+                });
+            }
+        }
+    }
+}

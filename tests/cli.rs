@@ -1,0 +1,906 @@
+//! The `lexoffice-login` binary, run as a user would, over loopback against an in-process
+//! sandbox issuer. The browser's part is played over HTTP: the sandbox's auto-consent
+//! redirect is followed, then the CLI's loopback redirect URI is requested.
+//!
+//! Every test records what each command printed and checks at the end that no output
+//! except `token`'s stdout carries a token, a code or the client secret.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lexoffice_login::sandbox::{Endpoint, Sandbox};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lexoffice-login");
+/// The longest any command may take here.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one command printed.
+#[derive(Debug, Clone)]
+struct Output {
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn describe(&self) -> String {
+        format!(
+            "`lexoffice-login {}` exited {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// One test's world: a sandbox, a throwaway store and home, and every output so far.
+struct World {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    extra_env: Vec<(String, String)>,
+    outputs: Mutex<Vec<Output>>,
+    secrets: Mutex<Vec<String>>,
+}
+
+impl World {
+    async fn new(sandbox: Sandbox) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        World {
+            sandbox,
+            dir,
+            extra_env: Vec::new(),
+            outputs: Mutex::new(Vec::new()),
+            secrets: Mutex::new(vec!["sandbox-secret".to_owned()]),
+        }
+    }
+
+    async fn start() -> World {
+        World::new(Sandbox::builder().start().await.expect("sandbox")).await
+    }
+
+    fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn store_file(&self, profile: &str) -> PathBuf {
+        self.store_dir().join(format!("local.{profile}.json"))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("LEXOFFICE_LOGIN_ISSUER", self.sandbox.issuer())
+            .env(
+                "LEXOFFICE_LOGIN_CLIENT_SECRET",
+                self.sandbox.client_secret().unwrap_or_default(),
+            )
+            .env(
+                "LEXOFFICE_LOGIN_REDIRECT_URI",
+                "http://127.0.0.1:0/callback",
+            )
+            .env("LEXOFFICE_LOGIN_STORE_DIR", self.store_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &self.extra_env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        cmd
+    }
+
+    fn record(&self, out: &Output) {
+        self.outputs.lock().unwrap().push(out.clone());
+        if out.args.first().map(String::as_str) == Some("token") && out.code == 0 {
+            self.secrets
+                .lock()
+                .unwrap()
+                .push(out.stdout.trim().to_owned());
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().expect("spawn lexoffice-login");
+        let out = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("`lexoffice-login {}` did not finish", args.join(" ")))
+            .expect("wait");
+        let out = Output {
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        self.record(&out);
+        out
+    }
+
+    /// Runs and expects `code`.
+    async fn run_ok(&self, args: &[&str], code: i32) -> Output {
+        let out = self.run(args).await;
+        assert_eq!(out.code, code, "{}", out.describe());
+        out
+    }
+
+    /// Starts `login --no-browser` and reads the authorization URL from its stdout.
+    async fn start_login(&self, extra: &[&str]) -> LoginRun {
+        let mut args = vec!["login", "--no-browser"];
+        args.extend_from_slice(extra);
+        let mut child = self.command(&args).spawn().expect("spawn login");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout);
+        let mut line = String::new();
+        tokio::time::timeout(COMMAND_TIMEOUT, lines.read_line(&mut line))
+            .await
+            .expect("the login URL within the timeout")
+            .expect("read stdout");
+        let url = url::Url::parse(line.trim()).unwrap_or_else(|e| {
+            panic!("login printed {line:?} instead of a URL ({e})");
+        });
+        LoginRun {
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            child,
+            stdout: lines,
+            first_line: line,
+            url,
+        }
+    }
+
+    /// Plays the browser at the sandbox: returns the redirect it answers with.
+    async fn authorize(&self, url: &url::Url) -> String {
+        let redirect = self
+            .sandbox
+            .follow_authorization(url)
+            .await
+            .expect("the sandbox redirects back");
+        if let Some((_, code)) = url::Url::parse(&redirect)
+            .expect("redirect URL")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+        {
+            self.secrets.lock().unwrap().push(code.into_owned());
+        }
+        redirect
+    }
+
+    /// A whole login: URL, sandbox, redirect to the CLI; returns the browser tab's page.
+    async fn login(&self, extra: &[&str]) -> (Output, String) {
+        let run = self.start_login(extra).await;
+        let redirect = self.authorize(&run.url).await;
+        let (status, page) = browser_get(&redirect).await;
+        let out = run.finish(self).await;
+        assert_eq!(out.code, 0, "{}\npage: {page}", out.describe());
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Logged in"), "{page}");
+        self.collect_stored_secrets();
+        (out, page)
+    }
+
+    /// The tokens in the (unencrypted) store files, as secrets to look for.
+    fn collect_stored_secrets(&self) {
+        let Ok(entries) = std::fs::read_dir(self.store_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            if let Some(tokens) = read_tokens(&path) {
+                let mut secrets = self.secrets.lock().unwrap();
+                for field in ["access_token", "refresh_token", "id_token"] {
+                    if let Some(v) = tokens.get(field).and_then(|v| v.as_str()) {
+                        secrets.push(v.to_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    /// No output except `token`'s stdout carries a secret.
+    fn assert_no_secret_printed(&self) {
+        self.collect_stored_secrets();
+        let secrets = self.secrets.lock().unwrap().clone();
+        assert!(
+            secrets.len() > 1,
+            "the test collected no tokens to look for"
+        );
+        for out in self.outputs.lock().unwrap().iter() {
+            let is_token = out.args.first().map(String::as_str) == Some("token");
+            for secret in secrets.iter().filter(|s| s.len() >= 8) {
+                if !is_token {
+                    assert!(
+                        !out.stdout.contains(secret.as_str()),
+                        "a secret on stdout: {}",
+                        out.describe()
+                    );
+                }
+                assert!(
+                    !out.stderr.contains(secret.as_str()),
+                    "a secret on stderr: {}",
+                    out.describe()
+                );
+            }
+        }
+    }
+}
+
+/// The `tokens` of a store file written without encryption.
+fn read_tokens(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let envelope: serde_json::Value = serde_json::from_str(&text).ok()?;
+    envelope.get("tokens").cloned()
+}
+
+/// A running `login --no-browser`.
+struct LoginRun {
+    args: Vec<String>,
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    first_line: String,
+    url: url::Url,
+}
+
+impl LoginRun {
+    /// The CLI's loopback redirect URI (from the authorization URL).
+    fn redirect_uri(&self) -> String {
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned())
+            .expect("redirect_uri in the authorization URL")
+    }
+
+    fn param(&self, name: &str) -> String {
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("{name} in the authorization URL"))
+    }
+
+    async fn finish(mut self, world: &World) -> Output {
+        let mut rest = String::new();
+        let mut stderr = String::new();
+        let mut err = self.child.stderr.take().expect("stderr");
+        let status = tokio::time::timeout(COMMAND_TIMEOUT, async {
+            let _ = self.stdout.read_to_string(&mut rest).await;
+            let _ = err.read_to_string(&mut stderr).await;
+            self.child.wait().await
+        })
+        .await
+        .expect("login ends")
+        .expect("wait");
+        let out = Output {
+            args: self.args.clone(),
+            code: status.code().unwrap_or(-1),
+            stdout: format!("{}{rest}", self.first_line),
+            stderr,
+        };
+        world.record(&out);
+        out
+    }
+}
+
+/// A GET as the browser sends it (no redirects followed): status and body.
+async fn browser_get(url: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    let resp = client.get(url).send().await.expect("the CLI answers");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+fn stored_refresh_token(world: &World) -> String {
+    read_tokens(&world.store_file("default"))
+        .and_then(|t| t.get("refresh_token")?.as_str().map(str::to_owned))
+        .expect("a stored refresh token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_token_whoami_status_and_logout() {
+    let world = World::start().await;
+
+    let (login, _) = world.login(&[]).await;
+    assert_eq!(login.stdout.lines().count(), 1, "{}", login.describe());
+    assert!(login.stderr.contains("UNENCRYPTED"), "{}", login.describe());
+    assert!(
+        login.stderr.contains("LEXOFFICE_LOGIN_STORE_KEY"),
+        "{}",
+        login.describe()
+    );
+    assert!(
+        login.stderr.contains("sandbox-user-1"),
+        "{}",
+        login.describe()
+    );
+
+    let status = world.run_ok(&["status"], 0).await;
+    assert!(status.stdout.contains("Logged in"), "{}", status.describe());
+    assert!(
+        status.stdout.contains("sandbox-user-1"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stdout.contains("not encrypted"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stderr.contains("UNENCRYPTED"),
+        "{}",
+        status.describe()
+    );
+
+    let json = world.run_ok(&["status", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("status --json");
+    assert_eq!(v["logged_in"], true);
+    assert_eq!(v["subject"], "sandbox-user-1");
+    assert_eq!(v["refresh_token"], true);
+    assert_eq!(v["store"]["encrypted"], false);
+    assert!(v["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "profile.read"));
+    assert!(v["expires_in_secs"].as_i64().unwrap() > 3000);
+
+    let discoveries = world.sandbox.stats().requests(Endpoint::Discovery);
+    let token = world.run_ok(&["token"], 0).await;
+    assert_eq!(token.stdout.lines().count(), 1, "{}", token.describe());
+    assert!(token.stderr.is_empty(), "{}", token.describe());
+    let access = token.stdout.trim();
+    let info = world.sandbox.introspect(access).expect("a sandbox token");
+    assert!(info.active);
+    assert_eq!(info.sub.as_deref(), Some("sandbox-user-1"));
+    // The fast path: a fresh token is printed without asking the provider anything.
+    world.run_ok(&["token"], 0).await;
+    assert_eq!(
+        world.sandbox.stats().requests(Endpoint::Discovery),
+        discoveries
+    );
+
+    let whoami = world.run_ok(&["whoami"], 0).await;
+    assert!(
+        whoami.stdout.starts_with("sandbox-user-1"),
+        "{}",
+        whoami.describe()
+    );
+    let whoami = world.run_ok(&["whoami", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&whoami.stdout).unwrap();
+    assert_eq!(v["source"], "id_token");
+    assert_eq!(v["claims"]["email"], "sandra@example.test");
+    let api = world.run_ok(&["whoami", "--api", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&api.stdout).unwrap();
+    assert_eq!(v["source"], "api");
+    assert_eq!(
+        v["profile"]["organizationId"],
+        "5c9f2d1e-0000-4000-8000-000000000001"
+    );
+    assert_eq!(world.sandbox.stats().requests(Endpoint::Profile), 1);
+
+    let refresh = stored_refresh_token(&world);
+    let logout = world.run_ok(&["logout"], 0).await;
+    assert!(logout.stderr.contains("revoked"), "{}", logout.describe());
+    assert!(!world.store_file("default").exists());
+    assert!(!world.sandbox.introspect(&refresh).unwrap().active);
+    assert!(!world.sandbox.introspect(access).unwrap().active);
+
+    let token = world.run_ok(&["token"], 3).await;
+    assert!(token.stdout.is_empty());
+    assert_eq!(token.stderr.lines().count(), 1, "{}", token.describe());
+    assert!(
+        token.stderr.contains("run `lexoffice-login login`"),
+        "{}",
+        token.describe()
+    );
+    let status = world.run_ok(&["status", "--json"], 3).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["logged_in"], false);
+    // A second logout has nothing to do.
+    world.run_ok(&["logout"], 0).await;
+
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_refreshes_through_the_manager_and_stores_the_rotated_refresh_token() {
+    // 60 s is inside the 120 s refresh margin: every `token` refreshes.
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let world = World::new(sandbox).await;
+    world.login(&[]).await;
+    let first_refresh = stored_refresh_token(&world);
+    assert_eq!(world.sandbox.stats().token_grants("refresh_token"), 0);
+
+    let token = world.run_ok(&["token"], 0).await;
+    assert_eq!(world.sandbox.stats().token_grants("refresh_token"), 1);
+    assert_eq!(token.stdout.lines().count(), 1, "{}", token.describe());
+    assert!(
+        world
+            .sandbox
+            .introspect(token.stdout.trim())
+            .unwrap()
+            .active
+    );
+    let second_refresh = stored_refresh_token(&world);
+    assert_ne!(
+        first_refresh, second_refresh,
+        "the rotated refresh token is stored"
+    );
+    world.collect_stored_secrets();
+
+    let again = world.run_ok(&["token"], 0).await;
+    assert_eq!(world.sandbox.stats().token_grants("refresh_token"), 2);
+    assert_ne!(again.stdout, token.stdout);
+    assert_eq!(world.sandbox.stats().refresh_reuse_detected(), 0);
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_request_with_a_wrong_state_is_refused_and_the_login_still_completes() {
+    let world = World::start().await;
+    let run = world.start_login(&[]).await;
+    let callback = run.redirect_uri();
+
+    for stray in [
+        format!("{callback}?code=forged&state=wrong"),
+        format!("{callback}?code=forged"),
+        format!("{callback}?error=access_denied&state=wrong"),
+    ] {
+        let (status, page) = browser_get(&stray).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("does not belong"), "{page}");
+    }
+
+    let redirect = world.authorize(&run.url).await;
+    let (status, page) = browser_get(&redirect).await;
+    assert_eq!(status, 200, "{page}");
+    let out = run.finish(&world).await;
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(
+        out.stderr.contains("Ignored a request"),
+        "{}",
+        out.describe()
+    );
+    world.run_ok(&["status"], 0).await;
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_only_gets_stray_requests_times_out_cleanly() {
+    let world = World::start().await;
+    let run = world.start_login(&["--timeout", "2"]).await;
+    let (status, _) = browser_get(&format!("{}?code=x&state=wrong", run.redirect_uri())).await;
+    assert_eq!(status, 400);
+    let out = run.finish(&world).await;
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stderr.contains("within 2 s"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("lexoffice-login login"),
+        "{}",
+        out.describe()
+    );
+    assert!(!world.store_file("default").exists());
+    world.run_ok(&["status"], 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_consent_fails_and_leaves_the_earlier_login_untouched() {
+    let world = World::start().await;
+    world.login(&[]).await;
+    let before = std::fs::read(world.store_file("default")).unwrap();
+
+    let run = world.start_login(&[]).await;
+    let denied = format!(
+        "{}?error=access_denied&error_description=the+user+said+no&state={}&iss={}",
+        run.redirect_uri(),
+        run.param("state"),
+        world.sandbox.issuer()
+    );
+    let (status, page) = browser_get(&denied).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Login failed"), "{page}");
+    let out = run.finish(&world).await;
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stderr.contains("access_denied"), "{}", out.describe());
+    assert!(out.stderr.contains("unchanged"), "{}", out.describe());
+
+    assert_eq!(std::fs::read(world.store_file("default")).unwrap(), before);
+    world.run_ok(&["token"], 0).await;
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_down_gives_exit_4_with_a_hint_and_logout_keeps_the_login() {
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let mut world = World::new(sandbox).await;
+    world.login(&[]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let issuer = world.sandbox.issuer().to_owned();
+    let down = Sandbox::builder().start().await.unwrap();
+    let running = std::mem::replace(&mut world.sandbox, down);
+    running.shutdown().await;
+    // Keep pointing at the stopped sandbox.
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_ISSUER".into(), issuer));
+
+    let token = world.run_ok(&["token"], 4).await;
+    assert_eq!(token.stderr.lines().count(), 1, "{}", token.describe());
+    assert!(token.stderr.contains("sandbox"), "{}", token.describe());
+    assert!(token.stdout.is_empty());
+
+    let login = world
+        .run(&["login", "--no-browser", "--timeout", "5"])
+        .await;
+    assert_eq!(login.code, 4, "{}", login.describe());
+    assert!(login.stdout.is_empty(), "{}", login.describe());
+
+    let logout = world.run_ok(&["logout"], 4).await;
+    assert!(logout.stderr.contains("--force"), "{}", logout.describe());
+    assert!(world.store_file("default").exists());
+    world.run_ok(&["status"], 0).await;
+    let forced = world.run_ok(&["logout", "--force"], 0).await;
+    assert!(
+        forced.stderr.contains("without revoking"),
+        "{}",
+        forced.describe()
+    );
+    assert!(!world.store_file("default").exists());
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_inside_the_margin_is_still_served_while_the_provider_is_down() {
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let mut world = World::new(sandbox).await;
+    world.login(&[]).await;
+    let issuer = world.sandbox.issuer().to_owned();
+    let running = std::mem::replace(
+        &mut world.sandbox,
+        Sandbox::builder().start().await.unwrap(),
+    );
+    running.shutdown().await;
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_ISSUER".into(), issuer));
+    let token = world.run_ok(&["token"], 0).await;
+    assert_eq!(token.stdout.lines().count(), 1);
+    assert!(
+        token.stderr.contains("could not be refreshed"),
+        "{}",
+        token.describe()
+    );
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_revoked_at_the_provider_requires_a_new_login() {
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let world = World::new(sandbox).await;
+    world.login(&[]).await;
+    let refresh = stored_refresh_token(&world);
+
+    // Revoked elsewhere (another device, the provider's settings page).
+    let resp = reqwest::Client::new()
+        .post(world.sandbox.url("/oauth2/revoke"))
+        .basic_auth(world.sandbox.client_id(), world.sandbox.client_secret())
+        .form(&[
+            ("token", refresh.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let token = world.run_ok(&["token"], 3).await;
+    assert_eq!(token.stderr.lines().count(), 1, "{}", token.describe());
+    assert!(
+        token.stderr.contains("run `lexoffice-login login`"),
+        "{}",
+        token.describe()
+    );
+    let whoami = world.run_ok(&["whoami", "--api"], 3).await;
+    assert!(
+        whoami.stderr.contains("lexoffice-login login"),
+        "{}",
+        whoami.describe()
+    );
+    // The stored login is left in place (status still shows it, expired).
+    let status = world.run_ok(&["status"], 0).await;
+    assert!(status.stdout.contains("expired"), "{}", status.describe());
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_store_is_used_and_reported() {
+    let mut world = World::start().await;
+    let key = lexoffice_login::store::EncryptionKey::generate().unwrap();
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_STORE_KEY".into(), key.to_base64()));
+    let (login, _) = world.login(&[]).await;
+    assert!(
+        !login.stderr.contains("UNENCRYPTED"),
+        "{}",
+        login.describe()
+    );
+    let token = world.run_ok(&["token"], 0).await;
+    let file = std::fs::read_to_string(world.store_file("default")).unwrap();
+    assert!(!file.contains(token.stdout.trim()));
+    let status = world.run_ok(&["status", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["store"]["encrypted"], true);
+    assert!(status.stderr.is_empty(), "{}", status.describe());
+
+    // The wrong key: the file is left in place and the message says what to do.
+    let other = lexoffice_login::store::EncryptionKey::generate().unwrap();
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_STORE_KEY".into(), other.to_base64()));
+    let token = world.run_ok(&["token"], 1).await;
+    assert!(
+        token.stderr.contains("LEXOFFICE_LOGIN_STORE_KEY"),
+        "{}",
+        token.describe()
+    );
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_hold_separate_logins() {
+    let world = World::start().await;
+    world.login(&[]).await;
+    world.login(&["--profile", "work"]).await;
+    assert!(world.store_file("work").exists());
+    let a = world.run_ok(&["token"], 0).await;
+    let b = world.run_ok(&["token", "--profile", "work"], 0).await;
+    assert_ne!(a.stdout, b.stdout);
+    // Another provider's login is kept apart: lexoffice's is never handed out for it.
+    let other = world.run_ok(&["token", "--provider", "xero"], 3).await;
+    assert!(
+        other.stderr.contains("local-xero/default"),
+        "{}",
+        other.describe()
+    );
+    assert!(
+        other.stderr.contains("--provider xero"),
+        "{}",
+        other.describe()
+    );
+    world.run_ok(&["logout", "--profile", "work"], 0).await;
+    world.run_ok(&["token", "--profile", "work"], 3).await;
+    world.run_ok(&["token"], 0).await;
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_5_with_what_to_do() {
+    let mut world = World::start().await;
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_CLIENT_SECRET".into(), String::new()));
+    let login = world.run_ok(&["login", "--no-browser"], 5).await;
+    assert!(
+        login.stderr.contains("LEXOFFICE_LOGIN_CLIENT_SECRET"),
+        "{}",
+        login.describe()
+    );
+    assert!(
+        login.stderr.contains("lexoffice-login sandbox"),
+        "{}",
+        login.describe()
+    );
+
+    let mut world = World::start().await;
+    world.extra_env.push((
+        "LEXOFFICE_LOGIN_REDIRECT_URI".into(),
+        "https://app.example.com/callback".into(),
+    ));
+    let login = world.run_ok(&["login", "--no-browser"], 5).await;
+    assert!(login.stderr.contains("loopback"), "{}", login.describe());
+    let discover = world.run_ok(&["discover", "--json"], 5).await;
+    let v: serde_json::Value = serde_json::from_str(&discover.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["check"] == "loopback redirect URI" && c["ok"] == false));
+
+    let mut world = World::start().await;
+    world.extra_env.push((
+        "LEXOFFICE_LOGIN_SCOPES".into(),
+        "openid no.such.scope".into(),
+    ));
+    let discover = world.run_ok(&["discover"], 5).await;
+    assert!(
+        discover.stdout.contains("no.such.scope"),
+        "{}",
+        discover.describe()
+    );
+    assert!(discover.stdout.contains("hint:"), "{}", discover.describe());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_shows_the_metadata_and_passes_its_checks() {
+    let world = World::start().await;
+    let out = world.run_ok(&["discover", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["metadata"]["issuer"], world.sandbox.issuer());
+    assert_eq!(v["settings"]["client_secret_set"], true);
+    assert!(!out.stdout.contains("sandbox-secret"));
+    let human = world.run_ok(&["discover"], 0).await;
+    assert!(
+        human.stdout.contains("ok       issuer"),
+        "{}",
+        human.describe()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_exit_codes_completions_and_usage_errors() {
+    let world = World::start().await;
+    let help = world.run_ok(&["--help"], 0).await;
+    assert!(help.stdout.contains("Exit codes"), "{}", help.describe());
+    for cmd in [
+        "login", "token", "whoami", "status", "logout", "discover", "sandbox",
+    ] {
+        let out = world.run_ok(&[cmd, "--help"], 0).await;
+        assert!(out.stdout.contains("130"), "{}", out.describe());
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = world.run_ok(&["completions", shell], 0).await;
+        assert!(out.stdout.contains("lexoffice-login"), "{}", out.describe());
+    }
+    world.run_ok(&["no-such-command"], 2).await;
+    world.run_ok(&["login", "--timeout", "0"], 2).await;
+    world.run_ok(&["status", "--profile", "../etc"], 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_command_serves_until_terminated() {
+    let world = World::start().await;
+    let mut child = world
+        .command(&["sandbox", "--port", "0", "--json"])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(COMMAND_TIMEOUT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the sandbox prints its settings");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let issuer = v["issuer"].as_str().unwrap().to_owned();
+    assert_eq!(v["client_id"], "lexoffice-login-sandbox");
+    assert_eq!(v["users"][1]["sub"], "sandbox-user-2");
+    let (status, body) = browser_get(&format!("{issuer}/.well-known/openid-configuration")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&issuer));
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(COMMAND_TIMEOUT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_login_exits_130_and_keeps_the_earlier_login() {
+    let world = World::start().await;
+    world.login(&[]).await;
+    let before = std::fs::read(world.store_file("default")).unwrap();
+
+    let run = world.start_login(&[]).await;
+    let pid = run.child.id().expect("running").to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    let out = run.finish(&world).await;
+    assert_eq!(out.code, 130, "{}", out.describe());
+    assert!(out.stderr.contains("interrupted"), "{}", out.describe());
+    assert_eq!(std::fs::read(world.store_file("default")).unwrap(), before);
+    world.run_ok(&["token"], 0).await;
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
+    use lexoffice_login::sandbox::Profile;
+    let sandbox = Sandbox::builder()
+        .profile(Profile::Lexoffice)
+        .start()
+        .await
+        .unwrap();
+    let mut world = World::new(sandbox).await;
+    // Like config/production.toml: no discovery, static endpoints, no `openid`.
+    for (k, path) in [
+        (
+            "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
+            "/oauth2/authorize",
+        ),
+        ("LEXOFFICE_LOGIN_ENDPOINTS__TOKEN", "/oauth2/token"),
+        ("LEXOFFICE_LOGIN_ENDPOINTS__REVOCATION", "/oauth2/revoke"),
+    ] {
+        let url = world.sandbox.url(path).to_string();
+        world.extra_env.push((k.into(), url));
+    }
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_DISCOVERY".into(), "false".into()));
+    world.extra_env.push((
+        "LEXOFFICE_LOGIN_SCOPES".into(),
+        "profile.read contacts.read".into(),
+    ));
+    let (login, _) = world.login(&[]).await;
+    assert!(
+        !login.stderr.contains("sandbox-user"),
+        "{}",
+        login.describe()
+    );
+
+    let whoami = world.run_ok(&["whoami"], 0).await;
+    assert!(
+        whoami.stdout.contains("Sandbox GmbH"),
+        "{}",
+        whoami.describe()
+    );
+    assert!(
+        whoami.stdout.contains("/v1/profile"),
+        "{}",
+        whoami.describe()
+    );
+    let status = world.run_ok(&["status", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["subject"], serde_json::Value::Null);
+    world.run_ok(&["logout"], 0).await;
+    world.assert_no_secret_printed();
+}
