@@ -904,3 +904,49 @@ async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
     world.run_ok(&["logout"], 0).await;
     world.assert_no_secret_printed();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_flag_selects_the_preset_and_discover_reports_its_quirks() {
+    let sandbox = Sandbox::builder()
+        .profile(lexoffice_login::sandbox::Profile::QuickBooks)
+        .start()
+        .await
+        .expect("sandbox");
+    let mut world = World::new(sandbox).await;
+    // The preset's discovery URL is Intuit's; the sandbox serves the same underscore path.
+    let underscore = world
+        .sandbox
+        .url("/.well-known/openid_configuration")
+        .to_string();
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_DISCOVERY_URL".into(), underscore));
+    // config/local.toml asks for lexoffice's scopes; QuickBooks offers others.
+    world.extra_env.push((
+        "LEXOFFICE_LOGIN_SCOPES".into(),
+        "openid profile email com.intuit.quickbooks.accounting".into(),
+    ));
+    let out = world
+        .run_ok(&["discover", "--json", "--provider", "quickbooks"], 0)
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "quickbooks", "{}", out.describe());
+    assert!(
+        v["quirks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap_or_default().contains("realmId")),
+        "{}",
+        out.describe()
+    );
+    let human = world
+        .run_ok(&["discover", "--provider", "quickbooks"], 0)
+        .await;
+    assert!(
+        human.stdout.contains("Provider preset quickbooks") && human.stdout.contains("JSON body"),
+        "{}",
+        human.describe()
+    );
+    world.run_ok(&["discover", "--provider", "sage"], 2).await;
+}

@@ -306,6 +306,8 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
                 "hint": c.problem.as_ref().map(|p| &p.1),
             })).collect::<Vec<_>>(),
             "warnings": warnings,
+            "provider": settings.provider.map(|p| p.name()),
+            "quirks": settings.quirks.notes,
             "ok": problems == 0,
         });
         let text = serde_json::to_string_pretty(&value)
@@ -339,6 +341,12 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
             ),
         ] {
             outln!("  {name:<16} {value}")?;
+        }
+        if let Some(provider) = settings.provider {
+            outln!("Provider preset {provider}: what is special about it")?;
+            for note in &settings.quirks.notes {
+                outln!("  - {note}")?;
+            }
         }
         outln!("Configuration ({})", ctx.env)?;
         outln!("  {:<16} {}", "client id", settings.client_id.as_str())?;
