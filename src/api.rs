@@ -887,23 +887,7 @@ impl<S: TokenStore> ApiClient<S> {
 
 /// A transport failure, without the URL's query and with the error's causes.
 fn transport_error(e: &reqwest::Error, method: &Method, label: &Label) -> ApiError {
-    use std::error::Error as _;
-    let mut reason = if e.is_timeout() {
-        "no answer within the timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "the answer could not be read"
-    } else {
-        "the request failed"
-    }
-    .to_owned();
-    let mut source = e.source();
-    while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        source = s.source();
-    }
+    let reason = crate::http::describe(e);
     ApiError::Http {
         method: label.method.clone(),
         path: label.path.clone(),

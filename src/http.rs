@@ -54,7 +54,9 @@ pub(crate) async fn send(
 /// What went wrong, without the URL (the caller names it) and with the causes.
 pub(crate) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut msg = if e.is_connect() {
+    let mut msg = if e.is_timeout() {
+        "no answer within the timeout"
+    } else if e.is_connect() {
         "connection failed"
     } else if e.is_body() || e.is_decode() {
         "the answer could not be read"

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, Profile};
 use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Sandbox};
 use lexoffice_login::store::{MemoryStore, StoreKey};
-use lexoffice_login::{Client, ManagerOptions, Settings, TokenKind, TokenManager, TokenSet};
+use lexoffice_login::{Client, ManagerOptions, TokenKind, TokenManager, TokenSet};
 use reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
@@ -17,44 +17,18 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn start_sandbox() -> (Sandbox, Client) {
     let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
-    let settings = Settings::builder(
-        sandbox.issuer(),
-        sandbox.client_id(),
-        sandbox.redirect_uri(),
-    )
-    .client_secret(sandbox.client_secret().unwrap_or_default())
-    .scopes([
-        "openid",
-        "profile",
-        "email",
-        "offline_access",
-        "profile.read",
-        "contacts.read",
-    ])
-    .timeouts(Duration::from_secs(2), Duration::from_secs(5))
-    .build()
-    .unwrap();
+    let settings = sandbox
+        .settings()
+        .timeouts(Duration::from_secs(2), Duration::from_secs(5))
+        .build()
+        .unwrap();
     let client = Client::discover(settings).await.unwrap();
     (sandbox, client)
 }
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    let (url, pending) = client.authorize().unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = browser.get(url).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "the sandbox redirects back");
-    let redirect = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_owned();
-    client
-        .complete(pending, &redirect)
+    lexoffice_login::sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }

@@ -312,21 +312,7 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    let (url, pending) = client.authorize().unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = browser.get(url).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "the sandbox redirects back");
-    let redirect = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_owned();
-    client
-        .complete(pending, &redirect)
+    lexoffice_login::sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }

@@ -13,50 +13,24 @@ use lexoffice_login::store::{
     STORE_KEY_ENV,
 };
 use lexoffice_login::{
-    AccessToken, Client, ManagerError, ManagerOptions, RefreshToken, Scopes, Settings,
-    TokenManager, TokenSet,
+    AccessToken, Client, ManagerError, ManagerOptions, RefreshToken, Scopes, TokenManager, TokenSet,
 };
 
 async fn start_sandbox() -> (Sandbox, Client) {
     let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
-    let settings = Settings::builder(
-        sandbox.issuer(),
-        sandbox.client_id(),
-        sandbox.redirect_uri(),
-    )
-    .client_secret(sandbox.client_secret().unwrap_or_default())
-    .scopes([
-        "openid",
-        "profile",
-        "email",
-        "offline_access",
-        "profile.read",
-    ])
-    .timeouts(Duration::from_secs(2), Duration::from_secs(2))
-    .jwks_refetch_cooldown(Duration::ZERO)
-    .build()
-    .unwrap();
+    let settings = sandbox
+        .settings()
+        .timeouts(Duration::from_secs(2), Duration::from_secs(2))
+        .jwks_refetch_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
     let client = Client::discover(settings).await.unwrap();
     (sandbox, client)
 }
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    let (url, pending) = client.authorize().unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = browser.get(url).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "the sandbox redirects back");
-    let redirect = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_owned();
-    client
-        .complete(pending, &redirect)
+    lexoffice_login::sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }
@@ -342,15 +316,7 @@ async fn invalid_grant_after_another_holder_rotated_uses_the_stored_login() {
         .start()
         .await
         .unwrap();
-    let settings = Settings::builder(
-        sandbox.issuer(),
-        sandbox.client_id(),
-        sandbox.redirect_uri(),
-    )
-    .client_secret(sandbox.client_secret().unwrap_or_default())
-    .scopes(["openid", "offline_access", "profile.read"])
-    .build()
-    .unwrap();
+    let settings = sandbox.settings().build().unwrap();
     let client = Client::discover(settings).await.unwrap();
     let store = RacingStore::default();
     let manager = TokenManager::new(client.clone(), store.clone(), key(), options());

@@ -96,30 +96,42 @@ impl Sandbox {
     /// sandbox: opens the authorization URL, takes the redirect, completes the login.
     /// (An interactive sandbox shows a page instead; drive that with a real browser.)
     pub async fn login(&self, client: &Client) -> Result<TokenSet, Error> {
-        let (url, pending) = client.authorize()?;
-        let redirect = self.follow_authorization(&url).await?;
-        client.complete(pending, &redirect).await
+        auto_consent_login(client).await
     }
 
     /// Plays the browser: requests the authorization URL and returns the redirect the
     /// sandbox answers with (the URL with `code`, `state` and `iss`, or an `error`).
     pub async fn follow_authorization(&self, url: &url::Url) -> Result<String, Error> {
-        // Never `reqwest::Error`'s own text: it carries the URL, with state and nonce.
-        let unreachable = |reason: String| Error::Unreachable {
-            endpoint: crate::Endpoint::Authorization,
-            url: url.origin().ascii_serialization(),
-            reason,
-        };
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::HttpSetup(e.to_string()))?;
-        let resp = browser
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| unreachable(crate::http::describe(&e)))?;
-        resp.headers()
+        follow_authorization(url).await
+    }
+}
+
+/// [`Sandbox::login`] for code that holds only the [`Client`] (pointed at an
+/// auto-consenting sandbox).
+pub async fn auto_consent_login(client: &Client) -> Result<TokenSet, Error> {
+    let (url, pending) = client.authorize()?;
+    let redirect = follow_authorization(&url).await?;
+    client.complete(pending, &redirect).await
+}
+
+/// [`Sandbox::follow_authorization`] without the sandbox at hand.
+pub async fn follow_authorization(url: &url::Url) -> Result<String, Error> {
+    // Never `reqwest::Error`'s own text: it carries the URL, with state and nonce.
+    let unreachable = |reason: String| Error::Unreachable {
+        endpoint: crate::Endpoint::Authorization,
+        url: url.origin().ascii_serialization(),
+        reason,
+    };
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::HttpSetup(e.to_string()))?;
+    let resp = browser
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| unreachable(crate::http::describe(&e)))?;
+    resp.headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
@@ -129,5 +141,4 @@ impl Sandbox {
                     resp.status().as_u16()
                 ))
             })
-    }
 }

@@ -67,6 +67,7 @@ pub use config::{
     ClientAuth, Fault, Profile, SandboxClient, Tenant, TestUser, DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
 };
+pub use login::{auto_consent_login, follow_authorization};
 pub use stats::{Endpoint, Stats};
 
 use state::{lock, Shared};

@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -23,7 +23,6 @@ pub const STORE_KEY_ENV: &str = "LEXOFFICE_LOGIN_STORE_KEY";
 const ALG_CHACHA: &str = "chacha20poly1305";
 const ALG_NONE: &str = "none";
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-const LOCK_POLL: Duration = Duration::from_millis(25);
 
 /// A 32-byte key for encryption at rest. `Debug` never shows it.
 #[derive(Clone)]
@@ -303,30 +302,8 @@ impl TokenStore for FileStore {
             self.blocking(move |_| open_private(&path, false, "open the lock file"))
                 .await?
         };
-        let file = Arc::new(file);
-        let started = Instant::now();
-        loop {
-            let f = file.clone();
-            let attempt = tokio::task::spawn_blocking(move || fs4::FileExt::try_lock(&*f))
-                .await
-                .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))?;
-            match attempt {
-                Ok(()) => return Ok(RefreshGuard::new(file)),
-                Err(fs4::TryLockError::WouldBlock) => {}
-                Err(fs4::TryLockError::Error(source)) => {
-                    return Err(StoreError::Io {
-                        action: "lock",
-                        path,
-                        source,
-                    })
-                }
-            }
-            let waited = started.elapsed();
-            if waited >= self.inner.lock_timeout {
-                return Err(StoreError::LockTimeout { path, waited });
-            }
-            tokio::time::sleep(LOCK_POLL.min(self.inner.lock_timeout - waited)).await;
-        }
+        let file = super::lock_file(file, path, self.inner.lock_timeout).await?;
+        Ok(RefreshGuard::new(file))
     }
 }
 

@@ -14,7 +14,6 @@ use crate::tokens::TokenSet;
 pub const KEYRING_SERVICE: &str = "lexoffice-login";
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-const LOCK_POLL: Duration = Duration::from_millis(25);
 
 /// Why the OS keyring failed. No message carries a token; [`KeyringStore`] returns these
 /// inside [`StoreError::Backend`].
@@ -240,30 +239,8 @@ impl TokenStore for KeyringStore {
                 .await
                 .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))??
         };
-        let file = Arc::new(file);
-        let started = Instant::now();
-        loop {
-            let f = file.clone();
-            let attempt = tokio::task::spawn_blocking(move || fs4::FileExt::try_lock(&*f))
-                .await
-                .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))?;
-            match attempt {
-                Ok(()) => return Ok(RefreshGuard::new((file, local))),
-                Err(fs4::TryLockError::WouldBlock) => {}
-                Err(fs4::TryLockError::Error(source)) => {
-                    return Err(StoreError::Io {
-                        action: "lock",
-                        path,
-                        source,
-                    })
-                }
-            }
-            let waited = started.elapsed();
-            if waited >= self.inner.lock_timeout {
-                return Err(StoreError::LockTimeout { path, waited });
-            }
-            tokio::time::sleep(LOCK_POLL.min(self.inner.lock_timeout - waited)).await;
-        }
+        let file = super::lock_file(file, path, self.inner.lock_timeout).await?;
+        Ok(RefreshGuard::new((file, local)))
     }
 }
 

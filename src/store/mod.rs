@@ -193,3 +193,40 @@ pub enum StoreError {
     #[error("the token store failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// How often a held refresh lock is tried again.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+/// Takes an exclusive OS lock on an open lock file, polling until `timeout` (a crashed
+/// holder cannot block forever: the OS releases its lock, and a live one that hangs is
+/// waited for only this long). The lock is released when the returned file is dropped.
+pub(crate) async fn lock_file(
+    file: std::fs::File,
+    path: PathBuf,
+    timeout: Duration,
+) -> Result<std::sync::Arc<std::fs::File>, StoreError> {
+    let file = std::sync::Arc::new(file);
+    let started = std::time::Instant::now();
+    loop {
+        let f = file.clone();
+        let attempt = tokio::task::spawn_blocking(move || fs4::FileExt::try_lock(&*f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))?;
+        match attempt {
+            Ok(()) => return Ok(file),
+            Err(fs4::TryLockError::WouldBlock) => {}
+            Err(fs4::TryLockError::Error(source)) => {
+                return Err(StoreError::Io {
+                    action: "lock",
+                    path,
+                    source,
+                })
+            }
+        }
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(StoreError::LockTimeout { path, waited });
+        }
+        tokio::time::sleep(LOCK_POLL.min(timeout - waited)).await;
+    }
+}
