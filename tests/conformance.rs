@@ -83,8 +83,27 @@ async fn run(provider: Provider) {
     let client = Client::discover(settings).await.expect("discovery");
     let mut row = Vec::new();
 
-    // login
+    // login, and the preset's quirks took effect on the way
     let tokens = sandbox.login(&client).await.expect("login");
+    let quirks = &client.settings().quirks;
+    for name in &quirks.callback_params {
+        assert!(
+            tokens.extra(name).is_some(),
+            "{provider}: the redirect's {name} is kept"
+        );
+    }
+    if !quirks.token_request_headers.is_empty() {
+        assert!(
+            tokens.extra("x_refresh_token_hard_expires_in").is_some(),
+            "{provider}: the token request headers were sent"
+        );
+    }
+    for name in client.settings().extra_authorize_params.keys() {
+        assert!(
+            sandbox.stats().authorize_params_seen(name) >= 1,
+            "{provider}: {name} reached the authorization endpoint"
+        );
+    }
     row.push("✓");
 
     // ID token
