@@ -6,9 +6,10 @@
 //! and Node.js with npm; `npm ci` runs in tests/browser when node_modules is missing.
 //! Without Chromium the test fails with what to install: it is never skipped.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use lexoffice_login::sandbox::Sandbox;
@@ -38,40 +39,9 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// `npm ci` in tests/browser when node_modules is missing (CI may run
-/// `npm ci --prefix tests/browser` beforehand).
+/// Installs playwright-core (pinned by tests/browser/package-lock.json) if it is missing.
 fn ensure_node_modules() {
-    static NPM_CI: Mutex<()> = Mutex::new(());
-    let dir = browser_dir();
-    let marker = dir
-        .join("node_modules")
-        .join("playwright-core")
-        .join("package.json");
-    let _guard = NPM_CI.lock().unwrap_or_else(|p| p.into_inner());
-    if marker.exists() {
-        return;
-    }
-    eprintln!(
-        "[browser] {} is missing; running `npm ci` in {}",
-        marker.display(),
-        dir.display()
-    );
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run `npm ci` in {} ({e}); this test needs Node.js >= 20 and npm on \
-                 PATH, or run `npm ci --prefix tests/browser` yourself",
-                dir.display()
-            )
-        });
-    assert!(
-        status.success() && marker.exists(),
-        "`npm ci` in {} failed ({status}); run `npm ci --prefix tests/browser` by hand to see why",
-        dir.display()
-    );
+    support::npm::ensure_installed(&browser_dir(), "playwright-core");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

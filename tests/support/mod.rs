@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod npm;
 pub mod oidc_provider;

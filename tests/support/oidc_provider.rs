@@ -50,47 +50,9 @@ fn interop_dir() -> PathBuf {
         .join("interop")
 }
 
-/// Runs `npm ci` in tests/interop once per test process if node_modules is missing
-/// (CI runs `npm ci --prefix tests/interop` beforehand; this is for a fresh checkout).
+/// Installs oidc-provider (pinned by tests/interop/package-lock.json) if it is missing.
 fn ensure_node_modules() {
-    static NPM_CI: Mutex<()> = Mutex::new(());
-    let dir = interop_dir();
-    let marker = dir
-        .join("node_modules")
-        .join("oidc-provider")
-        .join("package.json");
-    let _guard = NPM_CI
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if marker.exists() {
-        return;
-    }
-    eprintln!(
-        "[oidc-provider] {} is missing; running `npm ci` in {}",
-        marker.display(),
-        dir.display()
-    );
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run `npm ci` in {} ({e}); the interop tests need Node.js >= 20.19 and npm \
-                 on PATH, or run `npm ci --prefix tests/interop` yourself",
-                dir.display()
-            )
-        });
-    assert!(
-        status.success(),
-        "`npm ci` in {} failed ({status}); run `npm ci --prefix tests/interop` by hand to see why",
-        dir.display()
-    );
-    assert!(
-        marker.exists(),
-        "`npm ci` succeeded but {} is still missing",
-        marker.display()
-    );
+    super::npm::ensure_installed(&interop_dir(), "oidc-provider");
 }
 
 impl OidcProvider {
