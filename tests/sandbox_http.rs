@@ -1,6 +1,7 @@
 //! The sandbox issuer over real HTTP, with plain reqwest.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,65 +11,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lexoffice_login::sandbox::{
     ClientAuth, Endpoint, Fault, Profile, Sandbox, SandboxBuilder, SandboxClient, TestUser,
 };
-use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk-sandbox-test";
-
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn http() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
-}
+use support::sandbox_raw::{authorize, challenge, http, location, query_of, VERIFIER};
 
 async fn start(b: SandboxBuilder) -> Sandbox {
     b.start().await.unwrap()
-}
-
-fn query_of(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Authorize request with the default client, PKCE S256 and the given extra parameters.
-async fn authorize(sb: &Sandbox, extra: &[(&str, &str)]) -> Response {
-    let ch = challenge(VERIFIER);
-    let mut params: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", sb.client_id()),
-        ("redirect_uri", sb.redirect_uri()),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-        ("code_challenge", &ch),
-        ("code_challenge_method", "S256"),
-    ];
-    for (k, v) in extra {
-        params.retain(|(pk, _)| pk != k);
-        params.push((k, v));
-    }
-    params.retain(|(_, v)| !v.is_empty());
-    http()
-        .get(sb.url("/oauth2/authorize"))
-        .query(&params)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Runs auto-consent and returns the code.

@@ -2,7 +2,8 @@
 //! crate's own client where it fits (`Sandbox::settings`, `Sandbox::login`), plain
 //! reqwest for the provider-specific calls.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,19 +12,9 @@ use lexoffice_login::sandbox::{
     ClientAuth, Endpoint as SbEndpoint, Profile, Sandbox, SandboxBuilder, SandboxClient,
 };
 use lexoffice_login::{Client, ClientAuthMethod, SettingsBuilder, TokenSet};
-use reqwest::redirect::Policy;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk-sandbox-test";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
+use support::sandbox_raw::{self, http, location, query_of, VERIFIER};
 
 async fn start(b: SandboxBuilder) -> Sandbox {
     b.start().await.expect("sandbox starts")
@@ -45,48 +36,11 @@ async fn login(sandbox: &Sandbox, client: &Client) -> TokenSet {
     sandbox.login(client).await.expect("login completes")
 }
 
-fn query_of(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// A hand-made authorize request with the default client; `extra` overrides or (with an
-/// empty value) removes parameters.
+/// A hand-made authorize request asking for `openid` unless `extra` says otherwise.
 async fn authorize(sb: &Sandbox, extra: &[(&str, &str)]) -> Response {
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut params: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", sb.client_id()),
-        ("redirect_uri", sb.redirect_uri()),
-        ("scope", "openid"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    for (k, v) in extra {
-        params.retain(|(pk, _)| pk != k);
-        params.push((k, v));
-    }
-    params.retain(|(_, v)| !v.is_empty());
-    http()
-        .get(sb.url("/oauth2/authorize"))
-        .query(&params)
-        .send()
-        .await
-        .unwrap()
+    let mut all = vec![("scope", "openid")];
+    all.extend_from_slice(extra);
+    sandbox_raw::authorize(sb, &all).await
 }
 
 async fn get_json(req: reqwest::RequestBuilder) -> (StatusCode, Value) {

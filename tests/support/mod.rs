@@ -6,3 +6,4 @@
 pub mod browser;
 pub mod npm;
 pub mod oidc_provider;
+pub mod sandbox_raw;
