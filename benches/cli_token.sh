@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 RUNS="${RUNS:-300}"
 WARMUP="${WARMUP:-20}"
 
-cargo build --release --quiet --bin lexoffice-login
+cargo build --release --quiet -p lexoffice-login-cli --bin lexoffice-login
 BIN="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
 	sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/lexoffice-login"
 [ -x "$BIN" ] || BIN="target/release/lexoffice-login"

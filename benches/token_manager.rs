@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use lexoffice_login::sandbox::Sandbox;
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenManager};
+use lexoffice_login_sandbox::Sandbox;
 
 struct Fixture {
     sandbox: Sandbox,

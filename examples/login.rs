@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lexoffice_login::sandbox::Sandbox;
 use lexoffice_login::{Client, LoadOptions, Settings, TokenSet};
+use lexoffice_login_sandbox::Sandbox;
 use url::Url;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -305,6 +305,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a request that got no usable answer: [`Error::Timeout`], or
+    /// [`Error::Unreachable`] with the transport's causes. `url` is named as given; pass
+    /// no URL whose query carries a secret.
+    pub fn transport(endpoint: Endpoint, url: &url::Url, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                endpoint,
+                url: url.to_string(),
+            }
+        } else {
+            Error::Unreachable {
+                endpoint,
+                url: url.to_string(),
+                reason: crate::http::describe(e),
+            }
+        }
+    }
+
     /// Whether the provider answered `invalid_grant`: the code or refresh token is no
     /// longer valid, and the user must log in again.
     pub fn is_invalid_grant(&self) -> bool {

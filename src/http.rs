@@ -39,15 +39,7 @@ pub(crate) async fn send(
             tracing::debug!(%endpoint, status = resp.status().as_u16(), "response");
             Ok(resp)
         }
-        Err(e) if e.is_timeout() => Err(Error::Timeout {
-            endpoint,
-            url: url.to_string(),
-        }),
-        Err(e) => Err(Error::Unreachable {
-            endpoint,
-            url: url.to_string(),
-            reason: describe(&e),
-        }),
+        Err(e) => Err(Error::transport(endpoint, url, &e)),
     }
 }
 
@@ -110,19 +102,7 @@ pub(crate) async fn read_answer(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(e) if e.is_timeout() => {
-                return Err(Error::Timeout {
-                    endpoint,
-                    url: url.to_string(),
-                })
-            }
-            Err(e) => {
-                return Err(Error::Unreachable {
-                    endpoint,
-                    url: url.to_string(),
-                    reason: describe(&e),
-                })
-            }
+            Err(e) => return Err(Error::transport(endpoint, url, &e)),
         }
     }
     Ok(Answer {

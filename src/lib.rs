@@ -52,9 +52,6 @@ mod scope;
 pub mod store;
 mod tokens;
 
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
-
 pub use api::{ApiClient, ApiClientBuilder, ApiError, ApiOptions, ApiResponse};
 pub use authorize::{AuthorizeOptions, PendingLogin};
 pub use callback::AuthorizationResponse;

@@ -2,14 +2,13 @@
 //! rate limit, 401 with one forced refresh, the server's 429), and against wiremock for
 //! precise faults (a POST that gets a 5xx is never sent again, a rate-limit 500 on a GET
 //! is, structured errors, default headers).
-#![cfg(feature = "sandbox")]
 
 use std::time::{Duration, Instant};
 
 use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, Profile};
-use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Sandbox};
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenKind, TokenManager, TokenSet};
+use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Sandbox};
 use reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
@@ -28,7 +27,7 @@ async fn start_sandbox() -> (Sandbox, Client) {
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    lexoffice_login::sandbox::auto_consent_login(client)
+    lexoffice_login_sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use lexoffice_login::api::{ApiClient, ApiOptions};
 use lexoffice_login::providers::Provider;
-use lexoffice_login::sandbox::{Profile, Sandbox};
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenManager, TokenSet};
+use lexoffice_login_sandbox::{Profile, Sandbox};
 
 const STEPS: [&str; 6] = [
     "login",

@@ -7,16 +7,15 @@
 //! `--exact child_worker` and the environment variable [`CHILD_ENV`]; in a normal test
 //! run `child_worker` returns at once. The sandbox runs in the parent; the children get
 //! its issuer, the client credentials and the store directory through the environment.
-#![cfg(feature = "sandbox")]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Fault, Sandbox, SandboxBuilder};
 use lexoffice_login::store::{EncryptionKey, FileStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager, TokenSet};
+use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Sandbox, SandboxBuilder};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -312,7 +311,7 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    lexoffice_login::sandbox::auto_consent_login(client)
+    lexoffice_login_sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Fault, Profile, Sandbox, SandboxBuilder};
 use lexoffice_login::{Client, Error, IdTokenProblem, Settings, SettingsBuilder, TokenSet};
+use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Profile, Sandbox, SandboxBuilder};
 
 fn settings_for(sandbox: &Sandbox) -> SettingsBuilder {
     sandbox

@@ -3,7 +3,9 @@
 //! sends to the token endpoint (PKCE verifier, grant, client authentication), and the
 //! [`PendingLogin`](lexoffice_login::PendingLogin) kept between the two.
 
-mod common;
+mod support;
+
+use support::wiremock_provider as common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -2,7 +2,9 @@
 //! error pages, 5xx, timeouts, redirects, odd field types), the discovery checks, and the
 //! back-channel calls after a login: refresh, revocation and userinfo.
 
-mod common;
+mod support;
+
+use support::wiremock_provider as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,9 @@
 //! cooldown), `alg` attacks, and every claim rule, each rejection with its
 //! [`IdTokenProblem`].
 
-mod common;
+mod support;
+
+use support::wiremock_provider as common;
 
 use std::time::Duration;
 

@@ -1,13 +1,11 @@
 //! [`TokenManager`] and the token stores against the local sandbox over real HTTP:
 //! single flight, rotation with reuse detection, transient failures and cooldown,
 //! `invalid_grant`, two processes sharing a file store, and the file store itself.
-#![cfg(feature = "sandbox")]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use lexoffice_login::sandbox::{Endpoint as SbEndpoint, Fault, Sandbox};
 use lexoffice_login::store::{
     Encryption, EncryptionKey, FileStore, MemoryStore, StoreError, StoreKey, TokenStore,
     STORE_KEY_ENV,
@@ -15,6 +13,7 @@ use lexoffice_login::store::{
 use lexoffice_login::{
     AccessToken, Client, ManagerError, ManagerOptions, RefreshToken, Scopes, TokenManager, TokenSet,
 };
+use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Sandbox};
 
 async fn start_sandbox() -> (Sandbox, Client) {
     let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
@@ -30,7 +29,7 @@ async fn start_sandbox() -> (Sandbox, Client) {
 
 /// Plays the browser and completes a login.
 async fn login(client: &Client) -> TokenSet {
-    lexoffice_login::sandbox::auto_consent_login(client)
+    lexoffice_login_sandbox::auto_consent_login(client)
         .await
         .expect("login completes")
 }

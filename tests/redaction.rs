@@ -10,8 +10,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lexoffice_login::sandbox::{Fault, Sandbox};
 use lexoffice_login::{Client, Settings};
+use lexoffice_login_sandbox::{Fault, Sandbox};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use lexoffice_login::sandbox::{
+use lexoffice_login_sandbox::{
     ClientAuth, Endpoint, Fault, Profile, Sandbox, SandboxBuilder, SandboxClient, TestUser,
 };
 use reqwest::{Client, Response, StatusCode};

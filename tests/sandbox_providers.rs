@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use lexoffice_login::sandbox::{
+use lexoffice_login::{Client, ClientAuthMethod, SettingsBuilder, TokenSet};
+use lexoffice_login_sandbox::{
     ClientAuth, Endpoint as SbEndpoint, Profile, Sandbox, SandboxBuilder, SandboxClient,
 };
-use lexoffice_login::{Client, ClientAuthMethod, SettingsBuilder, TokenSet};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use support::sandbox_raw::{self, http, location, query_of, VERIFIER};

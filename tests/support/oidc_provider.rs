@@ -5,7 +5,7 @@
 //! [`CONFIDENTIAL_CLIENT_ID`] (`client_secret_basic`, secret [`CONFIDENTIAL_CLIENT_SECRET`])
 //! and [`PUBLIC_CLIENT_ID`] (`none`). See `tests/interop/provider.mjs` for the rest.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,9 +45,7 @@ pub struct OidcProvider {
 }
 
 fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
+    super::repo_root().join("tests").join("interop")
 }
 
 /// Installs oidc-provider (pinned by tests/interop/package-lock.json) if it is missing.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use lexoffice_login::sandbox::Sandbox;
+use lexoffice_login_sandbox::Sandbox;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use sha2::{Digest, Sha256};

@@ -6,13 +6,14 @@
 //! and Node.js with npm; `npm ci` runs in tests/browser when node_modules is missing.
 //! Without Chromium the test fails with what to install: it is never skipped.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use lexoffice_login::sandbox::Sandbox;
+use lexoffice_login_sandbox::Sandbox;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
@@ -20,9 +21,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_lexoffice-login");
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("browser")
+    support::repo_root().join("tests").join("browser")
 }
 
 fn chromium() -> PathBuf {

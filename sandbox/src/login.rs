@@ -1,8 +1,7 @@
 //! Helpers for tests that log in against the sandbox: settings for its default client,
 //! and a login that plays the browser's part.
 
-use crate::config::SettingsBuilder;
-use crate::{Client, Error, Settings, TokenSet};
+use lexoffice_login::{Client, Error, Settings, SettingsBuilder, TokenSet};
 
 use super::{Profile, Sandbox};
 
@@ -38,7 +37,7 @@ impl Sandbox {
         let builder = Settings::builder(self.issuer(), self.client_id(), self.redirect_uri());
         let builder = match self.client_secret() {
             Some(secret) => builder.client_secret(secret),
-            None => builder.client_auth(crate::ClientAuthMethod::None),
+            None => builder.client_auth(lexoffice_login::ClientAuthMethod::None),
         };
         match self.profile() {
             Profile::Oidc => builder.scopes([
@@ -116,12 +115,6 @@ pub async fn auto_consent_login(client: &Client) -> Result<TokenSet, Error> {
 
 /// [`Sandbox::follow_authorization`] without the sandbox at hand.
 pub async fn follow_authorization(url: &url::Url) -> Result<String, Error> {
-    // Never `reqwest::Error`'s own text: it carries the URL, with state and nonce.
-    let unreachable = |reason: String| Error::Unreachable {
-        endpoint: crate::Endpoint::Authorization,
-        url: url.origin().ascii_serialization(),
-        reason,
-    };
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -130,7 +123,14 @@ pub async fn follow_authorization(url: &url::Url) -> Result<String, Error> {
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| unreachable(crate::http::describe(&e)))?;
+        // Only the origin: the URL's query carries state and nonce.
+        .map_err(|e| {
+            Error::transport(
+                lexoffice_login::Endpoint::Authorization,
+                &origin_of(url),
+                &e,
+            )
+        })?;
     resp.headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -141,4 +141,9 @@ pub async fn follow_authorization(url: &url::Url) -> Result<String, Error> {
                     resp.status().as_u16()
                 ))
             })
+}
+
+/// The URL's origin alone, for messages.
+fn origin_of(url: &url::Url) -> url::Url {
+    url::Url::parse(&url.origin().ascii_serialization()).unwrap_or_else(|_| url.clone())
 }

@@ -77,7 +77,7 @@ pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-secret";
 /// A client registered at the sandbox.
 ///
 /// ```
-/// use lexoffice_login::sandbox::{ClientAuth, SandboxClient};
+/// use lexoffice_login_sandbox::{ClientAuth, SandboxClient};
 /// let c = SandboxClient::public("my-cli")
 ///     .redirect_uri("http://127.0.0.1:9000/cb")
 ///     .allow_any_loopback_port(true);

@@ -17,13 +17,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
-use crate::sandbox::config::{realm_of, Fault, Profile, SandboxClient};
-use crate::sandbox::html;
-use crate::sandbox::state::{
-    lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared,
-};
-use crate::sandbox::stats::Endpoint;
-use crate::sandbox::{QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN, QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME};
+use crate::config::{realm_of, Fault, Profile, SandboxClient};
+use crate::html;
+use crate::state::{lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared};
+use crate::stats::Endpoint;
+use crate::{QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN, QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME};
 
 /// A QuickBooks refresh token is replaced once it is this old (24 h).
 const QUICKBOOKS_ROTATION_AGE: i64 = 86_400;

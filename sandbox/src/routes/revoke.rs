@@ -11,10 +11,10 @@ use axum::Json;
 use serde_json::Value;
 
 use super::{authenticate, authenticated_form, bad_request, no_store};
-use crate::sandbox::config::Profile;
-use crate::sandbox::state::{lock, Shared, Store};
-use crate::sandbox::stats::Endpoint;
-use crate::sandbox::Introspection;
+use crate::config::Profile;
+use crate::state::{lock, Shared, Store};
+use crate::stats::Endpoint;
+use crate::Introspection;
 
 /// QuickBooks' revocation body: `{"token": "..."}` as `application/json`.
 fn json_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {

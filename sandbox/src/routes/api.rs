@@ -9,9 +9,9 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{bearer, parse_params};
-use crate::sandbox::config::{derived_uuid, TestUser};
-use crate::sandbox::state::{lock, random_token, Shared};
-use crate::sandbox::stats::Endpoint;
+use crate::config::{derived_uuid, TestUser};
+use crate::state::{lock, random_token, Shared};
+use crate::stats::Endpoint;
 
 /// Number of generated contacts per organization.
 const CONTACT_COUNT: usize = 60;

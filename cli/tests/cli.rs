@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lexoffice_login::sandbox::{Endpoint, Sandbox};
+use lexoffice_login_sandbox::{Endpoint, Sandbox};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -854,7 +854,7 @@ async fn ctrl_c_during_login_exits_130_and_keeps_the_earlier_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
-    use lexoffice_login::sandbox::Profile;
+    use lexoffice_login_sandbox::Profile;
     let sandbox = Sandbox::builder()
         .profile(Profile::Lexoffice)
         .start()
@@ -908,7 +908,7 @@ async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provider_flag_selects_the_preset_and_discover_reports_its_quirks() {
     let sandbox = Sandbox::builder()
-        .profile(lexoffice_login::sandbox::Profile::QuickBooks)
+        .profile(lexoffice_login_sandbox::Profile::QuickBooks)
         .start()
         .await
         .expect("sandbox");

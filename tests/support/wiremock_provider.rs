@@ -25,8 +25,8 @@ pub const BASIC_AUTH: &str = "Basic Y2xpZW50LTE6czNjcmV0";
 pub const ACCESS_TOKEN: &str = "at-1";
 pub const SUBJECT: &str = "user-1";
 
-pub const RSA_PEM_1: &str = include_str!("../../src/sandbox/keys/rsa-test-key-1.pem");
-pub const RSA_PEM_2: &str = include_str!("../../src/sandbox/keys/rsa-test-key-2.pem");
+pub const RSA_PEM_1: &str = include_str!("../../sandbox/src/keys/rsa-test-key-1.pem");
+pub const RSA_PEM_2: &str = include_str!("../../sandbox/src/keys/rsa-test-key-2.pem");
 
 /// A signing key and the JWK that publishes its public half.
 pub struct Key {

@@ -9,8 +9,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::bearer;
-use crate::sandbox::state::{lock, Shared};
-use crate::sandbox::stats::Endpoint;
+use crate::state::{lock, Shared};
+use crate::stats::Endpoint;
 
 fn bearer_error(status: StatusCode, challenge: &'static str) -> Response {
     (

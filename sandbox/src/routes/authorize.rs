@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use url::{Host, Url};
 
 use super::{known_scope, parse_params, split_scope};
-use crate::sandbox::config::{realm_of, Profile, SandboxClient};
-use crate::sandbox::html;
-use crate::sandbox::state::{lock, random_token, AuthRequest, CodeRecord, Pending, Shared};
-use crate::sandbox::stats::Endpoint;
+use crate::config::{realm_of, Profile, SandboxClient};
+use crate::html;
+use crate::state::{lock, random_token, AuthRequest, CodeRecord, Pending, Shared};
+use crate::stats::Endpoint;
 
 /// How long an interactive consent page stays valid.
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);

@@ -10,9 +10,9 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::bearer;
-use crate::sandbox::config::{derived_uuid, realm_of, tenants_of, TestUser};
-use crate::sandbox::state::{lock, random_token, Shared};
-use crate::sandbox::stats::Endpoint;
+use crate::config::{derived_uuid, realm_of, tenants_of, TestUser};
+use crate::state::{lock, random_token, Shared};
+use crate::stats::Endpoint;
 
 /// What a valid bearer token says about its caller.
 struct Caller {

@@ -9,8 +9,8 @@
 //! Faults (server errors, hangs, broken JSON) and clock skew can be injected.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), lexoffice_login::sandbox::SandboxError> {
-//! use lexoffice_login::sandbox::{Profile, Sandbox};
+//! # async fn demo() -> Result<(), lexoffice_login_sandbox::SandboxError> {
+//! use lexoffice_login_sandbox::{Profile, Sandbox};
 //! let sandbox = Sandbox::builder().profile(Profile::Lexoffice).start().await?;
 //! println!("issuer {}", sandbox.issuer());
 //! println!("token endpoint {}", sandbox.url("/oauth2/token"));

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::sandbox::config::{ClientAuth, Profile};
-use crate::sandbox::profile_scopes;
-use crate::sandbox::state::{lock, Shared};
-use crate::sandbox::stats::Endpoint;
+use crate::config::{ClientAuth, Profile};
+use crate::profile_scopes;
+use crate::state::{lock, Shared};
+use crate::stats::Endpoint;
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()

@@ -1,6 +1,6 @@
 //! `sandbox`: the local sandbox issuer, in the foreground until Ctrl-C.
 
-use lexoffice_login::sandbox::{Profile, Sandbox};
+use lexoffice_login_sandbox::{Profile, Sandbox};
 use serde_json::json;
 
 use crate::args::SandboxArgs;
