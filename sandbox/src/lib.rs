@@ -395,3 +395,8 @@ impl Drop for Sandbox {
         self.signal_stop();
     }
 }
+
+/// The README's examples, compiled as doc tests so that they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
