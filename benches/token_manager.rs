@@ -25,7 +25,7 @@ async fn fixture() -> Fixture {
         .start()
         .await
         .expect("sandbox starts");
-    let client = Client::discover(sandbox.settings().build().expect("settings"))
+    let client = Client::connect(sandbox.settings().build().expect("settings"))
         .await
         .expect("discovery");
     let tokens = sandbox.login(&client).await.expect("login");

@@ -80,13 +80,12 @@ async fn run_local() -> Result<(), BoxError> {
         vars: Some(vars),
         ..LoadOptions::default()
     })?;
-    println!("    client id     {}", settings.client_id.as_str());
-    println!("    scopes        {}", settings.scopes);
+    println!("    client id     {}", settings.client_id().as_str());
+    println!("    scopes        {}", settings.scopes());
 
     step(3, "discovering the provider");
-    let client = Client::discover(settings).await?;
+    let client = Client::connect(settings).await?;
     let m = client.metadata();
-    let show = |u: &Option<Url>| u.as_ref().map(Url::to_string).unwrap_or_else(|| "-".into());
     println!("    authorize     {}", show(&m.authorization_endpoint));
     println!("    token         {}", show(&m.token_endpoint));
     println!("    revocation    {}", show(&m.revocation_endpoint));
@@ -114,7 +113,7 @@ async fn run_local() -> Result<(), BoxError> {
     let redirect = sandbox.follow_authorization(&url).await?;
     println!(
         "    redirected to {}?code=…&state=…&iss=…",
-        client.settings().redirect_uri
+        client.settings().redirect_uri()
     );
 
     step(
@@ -170,8 +169,8 @@ async fn run_local() -> Result<(), BoxError> {
 /// The flow against a real provider: the user logs in in the browser.
 async fn run_remote(env: &str) -> Result<(), BoxError> {
     let settings = Settings::load(Some(env))?;
-    let redirect_uri = settings.redirect_uri.clone();
-    let client = Client::discover(settings).await?;
+    let redirect_uri = settings.redirect_uri().clone();
+    let client = Client::connect(settings).await?;
     let (url, pending) = client.authorize()?;
 
     let host = redirect_uri.host_str().unwrap_or("127.0.0.1").to_owned();
@@ -238,6 +237,13 @@ async fn get_profile(client: &Client, api: &Url, tokens: &TokenSet) -> Result<St
             .and_then(|v| v.as_str())
             .unwrap_or("-")
     ))
+}
+
+/// An endpoint, or `-` where the provider has none.
+fn show(url: &Option<impl std::fmt::Display>) -> String {
+    url.as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "-".into())
 }
 
 fn show_tokens(tokens: &TokenSet) {

@@ -9,7 +9,7 @@
 //! use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::discover(Settings::load(Some("production"))?).await?;
+//! let client = Client::connect(Settings::load(Some("production"))?).await?;
 //! let manager = TokenManager::new(
 //!     client.clone(),
 //!     MemoryStore::new(),
@@ -869,25 +869,16 @@ impl<S: TokenStore> ApiClient<S> {
         }
     }
 
-    /// Exponential backoff with jitter: a random delay in [d/2, d], d = base * 2^(n-1).
+    /// The delay before retry number `attempt`.
     fn backoff(&self, attempt: u32) -> Duration {
         let o = &self.inner.options;
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let full = o.backoff_base.saturating_mul(factor).min(o.backoff_max);
-        let mut r = [0u8; 4];
-        let frac = match getrandom::getrandom(&mut r) {
-            Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
-            Err(_) => 0.5,
-        };
-        full / 2 + full.mul_f64(frac / 2.0)
+        crate::backoff::jittered(o.backoff_base, o.backoff_max, attempt)
     }
 }
 
 /// A transport failure, without the URL's query and with the error's causes.
 fn transport_error(e: &reqwest::Error, method: &Method, label: &Label) -> ApiError {
-    let reason = crate::http::describe(e);
+    let reason = crate::error::describe(e);
     ApiError::Http {
         method: label.method.clone(),
         path: label.path.clone(),

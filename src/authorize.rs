@@ -11,6 +11,7 @@ use url::Url;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::metadata::ProviderMetadata;
+use crate::protocol::is_protocol_param;
 use crate::scope::Scopes;
 
 /// Random bytes in `state` (256 bits; the floor is 128).
@@ -96,18 +97,18 @@ pub(crate) fn authorization_url(
     metadata: &ProviderMetadata,
     options: AuthorizeOptions,
 ) -> Result<(Url, PendingLogin), Error> {
-    let scopes = options.scopes.unwrap_or_else(|| settings.scopes.clone());
+    let scopes = options.scopes.unwrap_or_else(|| settings.scopes().clone());
     crate::metadata::check_scopes_supported(&scopes, metadata)?;
     let state = CsrfToken::new_random_len(STATE_BYTES);
     let nonce = scopes.is_openid().then(Nonce::new_random);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
 
-    let mut url = metadata.authorization_endpoint()?.clone();
+    let mut url = metadata.authorization()?.url().clone();
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
-            .append_pair("client_id", settings.client_id.as_str())
-            .append_pair("redirect_uri", settings.redirect_uri.as_str())
+            .append_pair("client_id", settings.client_id().as_str())
+            .append_pair("redirect_uri", settings.redirect_uri().as_str())
             .append_pair("scope", &scopes.to_string())
             .append_pair("state", state.secret())
             .append_pair("code_challenge", challenge.as_str())
@@ -115,7 +116,7 @@ pub(crate) fn authorization_url(
         if let Some(nonce) = &nonce {
             q.append_pair("nonce", nonce.secret());
         }
-        let mut extra = settings.extra_authorize_params.clone();
+        let mut extra = settings.extra_authorize_params().clone();
         extra.extend(options.params);
         for (name, value) in &extra {
             if !is_protocol_param(name) {
@@ -128,25 +129,10 @@ pub(crate) fn authorization_url(
         state,
         nonce,
         verifier,
-        issuer: settings.issuer.clone(),
-        redirect_uri: settings.redirect_uri.clone(),
+        issuer: settings.issuer().to_owned(),
+        redirect_uri: settings.redirect_uri().clone(),
         scopes,
         created_at: Utc::now(),
     };
     Ok((url, pending))
-}
-
-/// Parameters the flow sets itself, which extra parameters may not override.
-pub(crate) fn is_protocol_param(name: &str) -> bool {
-    matches!(
-        name,
-        "response_type"
-            | "client_id"
-            | "redirect_uri"
-            | "scope"
-            | "state"
-            | "nonce"
-            | "code_challenge"
-            | "code_challenge_method"
-    )
 }

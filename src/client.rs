@@ -10,12 +10,13 @@ use url::Url;
 
 use crate::authorize::{self, AuthorizeOptions, PendingLogin};
 use crate::callback::{state_digest, AuthorizationResponse};
-use crate::config::Settings;
-use crate::error::{Endpoint, Error, IdTokenProblem};
+use crate::config::{ConfigError, ConfigProblem, Discovery, Settings};
+use crate::error::{Error, IdTokenProblem};
 use crate::http;
 use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
 use crate::metadata::{self, ProviderMetadata};
-use crate::providers::RevocationBody;
+use crate::protocol::Endpoint;
+use crate::providers::{HeaderValue, RevocationBody};
 use crate::tokens::{self, TokenResponse, TokenSet};
 
 /// A tenant (organisation) a login may access.
@@ -59,16 +60,67 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Creates the client: fetches and checks the provider's metadata (or takes the
-    /// configured endpoints when discovery is off).
+    /// Creates the client the settings describe: [`Client::discover`] where the provider
+    /// publishes metadata, [`Client::new`] where the endpoints come from configuration.
+    ///
+    /// ```no_run
+    /// use lexoffice_login::{Client, Settings};
+    ///
+    /// # async fn run() -> Result<(), lexoffice_login::Error> {
+    /// let client = Client::connect(Settings::load(Some("production"))?).await?;
+    /// let (url, pending) = client.authorize()?;
+    /// println!("open {url}");
+    /// # let _ = pending;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(settings: Settings) -> Result<Client, Error> {
+        match settings.discovery() {
+            Discovery::Off => Client::new(settings),
+            Discovery::Standard | Discovery::Url(_) => Client::discover(settings).await,
+        }
+    }
+
+    /// Creates a client for a provider without discovery (lexoffice): every endpoint
+    /// comes from the settings, and nothing is fetched.
+    pub fn new(settings: Settings) -> Result<Client, Error> {
+        if *settings.discovery() != Discovery::Off {
+            return Err(misconfigured(
+                "discovery",
+                "discovery is on in these settings: use Client::discover (or Client::connect)",
+            ));
+        }
+        let metadata = ProviderMetadata::from_settings(&settings);
+        Client::with_metadata(settings, metadata)
+    }
+
+    /// Creates the client by fetching and checking the provider's discovery document.
     pub async fn discover(settings: Settings) -> Result<Client, Error> {
+        if *settings.discovery() == Discovery::Off {
+            return Err(misconfigured(
+                "discovery",
+                "discovery is off in these settings: use Client::new (or Client::connect)",
+            ));
+        }
         let http = http::build_client(&settings)?;
         let metadata = metadata::load(&http, &settings).await?;
+        Client::checked(settings, http, metadata)
+    }
+
+    fn with_metadata(settings: Settings, metadata: ProviderMetadata) -> Result<Client, Error> {
+        let http = http::build_client(&settings)?;
+        Client::checked(settings, http, metadata)
+    }
+
+    fn checked(
+        settings: Settings,
+        http: reqwest::Client,
+        metadata: ProviderMetadata,
+    ) -> Result<Client, Error> {
         metadata::check_endpoints_are_secure(&metadata)?;
-        metadata::check_scopes_supported(&settings.scopes, &metadata)?;
-        if settings.scopes.is_openid() {
+        metadata::check_scopes_supported(settings.scopes(), &metadata)?;
+        if settings.scopes().is_openid() {
             // Without keys no ID token can be verified: say so before any code is spent.
-            metadata.endpoint(Endpoint::Jwks)?;
+            metadata.jwks()?;
         }
         Ok(Client {
             inner: Arc::new(Inner {
@@ -78,6 +130,26 @@ impl Client {
                 jwks: JwksCache::default(),
             }),
         })
+    }
+
+    /// The headers every call to the provider's API needs (DATEV's `X-DATEV-Client-Id`,
+    /// Xero's `xero-tenant-id`), with their values. `tenant` is the tenant chosen after
+    /// login, for providers that have tenants.
+    pub fn api_headers(&self, tenant: Option<&str>) -> Result<Vec<(String, String)>, Error> {
+        let s = &self.inner.settings;
+        s.quirks()
+            .api_headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    HeaderValue::ClientId => s.client_id().as_str().to_owned(),
+                    HeaderValue::Tenant => tenant
+                        .ok_or(Error::TenantRequired { header: name })?
+                        .to_owned(),
+                };
+                Ok(((*name).to_owned(), value))
+            })
+            .collect()
     }
 
     /// The settings this client was made with.
@@ -108,7 +180,7 @@ impl Client {
                 (g.0.clone(), g.1)
             }
         };
-        if !current.discovered || at.elapsed() < self.inner.settings.metadata_ttl {
+        if !current.discovered || at.elapsed() < self.inner.settings.metadata_ttl() {
             return current;
         }
         match metadata::load(&self.inner.http, &self.inner.settings).await {
@@ -264,9 +336,9 @@ impl Client {
             ),
         };
         let metadata = self.fresh_metadata().await;
-        let url = metadata.endpoint(Endpoint::Revocation)?.clone();
+        let url = metadata.revocation()?.url().clone();
         let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-        let request = match self.inner.settings.quirks.revocation_body {
+        let request = match self.inner.settings.quirks().revocation_body {
             RevocationBody::Form => self.authenticated_post(&url, form),
             RevocationBody::Json => self.authenticated_json_post(&url, form),
         };
@@ -287,7 +359,7 @@ impl Client {
     /// token, the answer's `sub` must equal the ID token's.
     pub async fn userinfo(&self, tokens: &TokenSet) -> Result<Map<String, Value>, Error> {
         let metadata = self.fresh_metadata().await;
-        let url = metadata.endpoint(Endpoint::Userinfo)?.clone();
+        let url = metadata.userinfo()?.url().clone();
         let request = self
             .inner
             .http
@@ -305,21 +377,23 @@ impl Client {
 
     /// The tenants (organisations) this login may access, for providers that have them
     /// (Xero's `GET /connections`). The provider's API then wants one of their ids in
-    /// a header ([`Settings::api_headers`]).
+    /// a header ([`Client::api_headers`]).
     pub async fn tenants(&self, tokens: &TokenSet) -> Result<Vec<Tenant>, Error> {
         let s = &self.inner.settings;
-        let (Some(url), Some(fields)) = (&s.endpoints.tenants, &s.quirks.tenants) else {
+        let (Some(url), Some(fields)) = (&s.endpoints().tenants, &s.quirks().tenants) else {
             return Err(Error::MissingEndpoint {
-                endpoint: Endpoint::Api,
+                endpoint: Endpoint::Tenants,
                 key: "tenants",
             });
         };
+        let url = url.url();
         let request = self
             .inner
             .http
             .get(url.clone())
             .bearer_auth(tokens.access_token.secret());
-        let list: Vec<Map<String, Value>> = http::fetch_json(Endpoint::Api, url, request).await?;
+        let list: Vec<Map<String, Value>> =
+            http::fetch_json(Endpoint::Tenants, url, request).await?;
         Ok(list
             .into_iter()
             .filter_map(|t| {
@@ -339,11 +413,11 @@ impl Client {
         form: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, Error> {
         let metadata = self.fresh_metadata().await;
-        let url = metadata.endpoint(Endpoint::Token)?.clone();
+        let url = metadata.token()?.url().clone();
         let mut request = self
             .authenticated_post(&url, form)
             .header(reqwest::header::ACCEPT, "application/json");
-        for (name, value) in &self.inner.settings.quirks.token_request_headers {
+        for (name, value) in &self.inner.settings.quirks().token_request_headers {
             request = request.header(*name, *value);
         }
         http::fetch_json(Endpoint::Token, &url, request).await
@@ -360,9 +434,9 @@ impl Client {
         let request = tokens::authenticate(
             self.inner.http.post(url.clone()),
             &mut form,
-            s.client_auth,
-            s.client_id.as_str(),
-            s.client_secret.as_ref(),
+            s.client_auth(),
+            s.client_id().as_str(),
+            s.client_secret(),
         );
         let body: Map<String, Value> = form
             .into_iter()
@@ -383,9 +457,9 @@ impl Client {
         tokens::authenticate(
             self.inner.http.post(url.clone()),
             &mut form,
-            s.client_auth,
-            s.client_id.as_str(),
-            s.client_secret.as_ref(),
+            s.client_auth(),
+            s.client_id().as_str(),
+            s.client_secret(),
         )
         .form(&form)
     }
@@ -397,15 +471,15 @@ impl Client {
         access_token: Option<&AccessToken>,
     ) -> Result<IdTokenClaims, Error> {
         let metadata = self.fresh_metadata().await;
-        let jwks_uri = metadata.endpoint(Endpoint::Jwks)?;
+        let jwks_uri = metadata.jwks()?.url();
         let s = &self.inner.settings;
         let expect = Expectations {
-            issuer: &s.issuer,
-            client_id: s.client_id.as_str(),
+            issuer: &s.issuer(),
+            client_id: s.client_id().as_str(),
             allowed_algs: id_token::allowed_algorithms(
                 metadata.id_token_signing_alg_values_supported.as_deref(),
             ),
-            skew: s.clock_skew,
+            skew: s.clock_skew(),
             nonce,
             access_token,
         };
@@ -413,19 +487,27 @@ impl Client {
             http: &self.inner.http,
             jwks_uri,
             cache: &self.inner.jwks,
-            ttl: s.metadata_ttl,
-            cooldown: s.jwks_refetch_cooldown,
+            ttl: s.metadata_ttl(),
+            cooldown: s.jwks_refetch_cooldown(),
         };
         id_token::verify(raw, &expect, &keys).await
     }
+}
+
+fn misconfigured(key: &str, message: &str) -> Error {
+    Error::Config(ConfigError::Invalid(vec![ConfigProblem {
+        key: key.to_owned(),
+        source: "code".to_owned(),
+        message: message.to_owned(),
+    }]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn openid_without_a_jwks_is_refused_before_any_login() {
+    #[test]
+    fn openid_without_a_jwks_is_refused_before_any_login() {
         let settings =
             Settings::builder("https://id.example.com", "c", "https://app.example.com/cb")
                 .client_secret("s")
@@ -440,7 +522,7 @@ mod tests {
                 )
                 .build()
                 .unwrap();
-        let err = Client::discover(settings).await.unwrap_err();
+        let err = Client::new(settings).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -451,5 +533,89 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    fn static_client(builder: crate::SettingsBuilder) -> Client {
+        let settings = builder
+            .scopes(["profile"])
+            .without_discovery()
+            .endpoints(
+                "https://login.example/authorize",
+                "https://login.example/token",
+                None,
+                None,
+                None,
+            )
+            .build()
+            .unwrap();
+        Client::new(settings).unwrap()
+    }
+
+    #[test]
+    fn api_headers_come_from_the_preset() {
+        use crate::providers::Provider;
+        let datev = static_client(
+            Settings::builder("https://login.example", "my-id", "https://app.example/cb")
+                .client_secret("s")
+                .provider(Provider::Datev)
+                .scopes(["openid"]),
+        );
+        assert_eq!(
+            datev.api_headers(None).unwrap(),
+            vec![("X-DATEV-Client-Id".to_owned(), "my-id".to_owned())]
+        );
+        let xero = static_client(
+            Settings::builder("https://login.example", "my-id", "https://app.example/cb")
+                .provider(Provider::Xero),
+        );
+        assert!(matches!(
+            xero.api_headers(None),
+            Err(Error::TenantRequired { .. })
+        ));
+        assert_eq!(
+            xero.api_headers(Some("t-1")).unwrap(),
+            vec![("xero-tenant-id".to_owned(), "t-1".to_owned())]
+        );
+        assert_eq!(
+            xero.settings()
+                .endpoints()
+                .tenants
+                .as_ref()
+                .map(|u| u.as_str()),
+            Some("https://api.xero.com/connections")
+        );
+        let plain = static_client(
+            Settings::builder("https://login.example", "c", "https://app.example/cb")
+                .client_secret("s"),
+        );
+        assert!(plain.api_headers(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn discover_and_new_each_refuse_the_other_kind_of_settings() {
+        let off = Settings::builder("https://id.example.com", "c", "https://app.example.com/cb")
+            .client_secret("s")
+            .scopes(["profile"])
+            .without_discovery()
+            .endpoints(
+                "https://id.example.com/a",
+                "https://id.example.com/t",
+                None,
+                None,
+                None,
+            )
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt.block_on(Client::discover(off)).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Misconfigured, "{err}");
+        let on = Settings::builder("https://id.example.com", "c", "https://app.example.com/cb")
+            .client_secret("s")
+            .build()
+            .unwrap();
+        let err = Client::new(on).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Misconfigured, "{err}");
     }
 }

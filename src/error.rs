@@ -5,40 +5,62 @@
 //! formatted into an error. Configuration problems have their own type,
 //! [`ConfigError`](crate::config::ConfigError).
 
-use std::fmt;
-
 use crate::config::ConfigError;
+pub use crate::protocol::Endpoint;
 
-/// Which endpoint of the provider a request went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the caller should do about an error: the one question every error answers.
+///
+/// ```
+/// use lexoffice_login::{Error, ErrorKind};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     match e.kind() {
+///         ErrorKind::LoginRequired => "log in again",
+///         ErrorKind::ProviderUnavailable => "try again later",
+///         ErrorKind::Misconfigured => "fix the configuration",
+///         ErrorKind::Unsafe => "start the login again; do not trust this answer",
+///         _ => "see the message",
+///     }
+/// }
+/// # let _ = advice;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Endpoint {
-    /// The OpenID Connect discovery document (`/.well-known/openid-configuration`).
-    Discovery,
-    /// The authorization endpoint (the browser's side of the login).
-    Authorization,
-    /// The JSON Web Key Set that signs ID tokens.
-    Jwks,
-    /// The token endpoint (code exchange and refresh).
-    Token,
-    /// The token revocation endpoint (RFC 7009).
-    Revocation,
-    /// The userinfo endpoint.
-    Userinfo,
-    /// The provider's API (for example lexoffice's `/v1/profile`).
-    Api,
+pub enum ErrorKind {
+    /// The login is gone (expired, revoked, never stored, or has no refresh token): the
+    /// user must log in again.
+    LoginRequired,
+    /// The provider could not be reached, did not answer in time, or is failing: try
+    /// again later; nothing is wrong on this side.
+    ProviderUnavailable,
+    /// The settings, or the client's registration at the provider, are wrong
+    /// (`invalid_client`, an unknown scope, a missing endpoint): fix them; retrying will
+    /// not help.
+    Misconfigured,
+    /// A redirect or an answer failed a security check (state, issuer, ID token): it is
+    /// refused and must not be trusted. Start the login again.
+    Unsafe,
+    /// The user, or the provider on the user's behalf, declined the login.
+    Denied,
+    /// The provider refused the request for another reason its error code names.
+    Refused,
+    /// The token store failed (a file, the keyring, the database).
+    Store,
+    /// A bug in this library or a task that was cancelled.
+    Internal,
 }
 
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Endpoint::Discovery => "discovery endpoint",
-            Endpoint::Authorization => "authorization endpoint",
-            Endpoint::Jwks => "JWKS endpoint",
-            Endpoint::Token => "token endpoint",
-            Endpoint::Revocation => "revocation endpoint",
-            Endpoint::Userinfo => "userinfo endpoint",
-            Endpoint::Api => "API",
+            ErrorKind::LoginRequired => "login required",
+            ErrorKind::ProviderUnavailable => "provider unavailable",
+            ErrorKind::Misconfigured => "misconfigured",
+            ErrorKind::Unsafe => "rejected as unsafe",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Refused => "refused by the provider",
+            ErrorKind::Store => "store failure",
+            ErrorKind::Internal => "internal error",
         })
     }
 }
@@ -112,8 +134,8 @@ pub enum Error {
     Config(#[from] ConfigError),
 
     /// The HTTP client could not be built.
-    #[error("could not set up the HTTP client: {0}")]
-    HttpSetup(String),
+    #[error("could not set up the HTTP client")]
+    HttpSetup(#[source] reqwest::Error),
 
     /// The provider could not be reached.
     #[error("could not reach the {endpoint} at {url}: {reason}; check the network and the issuer or endpoint URLs in your configuration")]
@@ -318,8 +340,54 @@ impl Error {
             Error::Unreachable {
                 endpoint,
                 url: url.to_string(),
-                reason: crate::http::describe(e),
+                reason: describe(e),
             }
+        }
+    }
+
+    /// What the caller should do about this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_)
+            | Error::HttpSetup(_)
+            | Error::UnexpectedRedirect { .. }
+            | Error::IssuerMismatch { .. }
+            | Error::PkceS256Unsupported { .. }
+            | Error::UnsupportedScopes { .. }
+            | Error::MissingEndpoint { .. }
+            | Error::InsecureEndpoint { .. }
+            | Error::IdTokenMissing
+            | Error::TenantRequired { .. } => ErrorKind::Misconfigured,
+            Error::Unreachable { .. } | Error::Timeout { .. } | Error::MalformedResponse { .. } => {
+                ErrorKind::ProviderUnavailable
+            }
+            Error::UnexpectedResponse { status, .. } => {
+                if *status >= 500 || *status == 429 {
+                    ErrorKind::ProviderUnavailable
+                } else {
+                    // A 404 HTML page: the URL is wrong.
+                    ErrorKind::Misconfigured
+                }
+            }
+            Error::OAuth { code, status, .. } => oauth_kind(code, *status),
+            Error::MalformedCallback(_)
+            | Error::RepeatedParameter(_)
+            | Error::StateMissing
+            | Error::StateMismatch
+            | Error::IssuerParameterMismatch { .. }
+            | Error::IssuerParameterMissing
+            | Error::CodeMissing
+            | Error::IdToken(_)
+            | Error::UserinfoSubjectMismatch => ErrorKind::Unsafe,
+            Error::AuthorizationDenied { code, .. } => match code.as_str() {
+                "temporarily_unavailable" | "server_error" => ErrorKind::ProviderUnavailable,
+                "invalid_scope"
+                | "unauthorized_client"
+                | "invalid_request"
+                | "unsupported_response_type" => ErrorKind::Misconfigured,
+                _ => ErrorKind::Denied,
+            },
+            Error::NoRefreshToken | Error::LoginRequired { .. } => ErrorKind::LoginRequired,
         }
     }
 
@@ -330,17 +398,49 @@ impl Error {
             || matches!(self, Error::LoginRequired { .. })
     }
 
-    /// Whether trying again later may succeed (network trouble, timeouts, 5xx).
+    /// Whether trying again later may succeed (network trouble, timeouts, 5xx):
+    /// [`ErrorKind::ProviderUnavailable`].
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Unreachable { .. } | Error::Timeout { .. } => true,
-            Error::UnexpectedResponse { status, .. } => *status >= 500 || *status == 429,
-            Error::MalformedResponse { .. } => true,
-            Error::OAuth { code, status, .. } => {
-                *status >= 500 || code == "temporarily_unavailable" || code == "server_error"
-            }
-            _ => false,
-        }
+        self.kind() == ErrorKind::ProviderUnavailable
+    }
+}
+
+/// The kind of an OAuth error code (RFC 6749 5.2, RFC 7009 2.2.1).
+/// What went wrong with a request, without the URL (the caller names it) and with the
+/// causes: "connection failed: dns error: failed to lookup address information".
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut msg = if e.is_timeout() {
+        "no answer within the timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the answer could not be read"
+    } else {
+        "the request failed"
+    }
+    .to_owned();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn oauth_kind(code: &str, status: u16) -> ErrorKind {
+    match code {
+        "invalid_grant" => ErrorKind::LoginRequired,
+        "invalid_client"
+        | "unauthorized_client"
+        | "invalid_scope"
+        | "invalid_request"
+        | "unsupported_grant_type"
+        | "unsupported_token_type" => ErrorKind::Misconfigured,
+        "temporarily_unavailable" | "server_error" => ErrorKind::ProviderUnavailable,
+        _ if status >= 500 => ErrorKind::ProviderUnavailable,
+        _ => ErrorKind::Refused,
     }
 }
 

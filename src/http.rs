@@ -20,11 +20,11 @@ const MAX_BODY: usize = 1024 * 1024;
 pub(crate) fn build_client(settings: &Settings) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.request_timeout)
+        .connect_timeout(settings.connect_timeout())
+        .timeout(settings.request_timeout())
         .user_agent(concat!("lexoffice-login/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::HttpSetup(e.to_string()))
+        .map_err(Error::HttpSetup)
 }
 
 /// Sends a request, turning transport failures into errors that name the endpoint.
@@ -41,28 +41,6 @@ pub(crate) async fn send(
         }
         Err(e) => Err(Error::transport(endpoint, url, &e)),
     }
-}
-
-/// What went wrong, without the URL (the caller names it) and with the causes.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut msg = if e.is_timeout() {
-        "no answer within the timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "the answer could not be read"
-    } else {
-        "the request failed"
-    }
-    .to_owned();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 /// The parts of an answer that the reading rules look at.

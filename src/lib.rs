@@ -11,7 +11,7 @@
 //! // config/default.toml + config/production.toml + LEXOFFICE_LOGIN_* variables
 //! // (LEXOFFICE_LOGIN_CLIENT_ID, LEXOFFICE_LOGIN_CLIENT_SECRET).
 //! let settings = Settings::load(Some("production"))?;
-//! let client = Client::discover(settings).await?;
+//! let client = Client::connect(settings).await?;
 //!
 //! // 1. Send the user's browser to `url`; keep `pending` (server-side) until it returns.
 //! let (url, pending) = client.authorize()?;
@@ -39,6 +39,7 @@
 
 pub mod api;
 mod authorize;
+mod backoff;
 mod callback;
 mod client;
 pub mod config;
@@ -47,6 +48,7 @@ mod http;
 mod id_token;
 mod manager;
 pub mod metadata;
+pub mod protocol;
 pub mod providers;
 mod scope;
 pub mod store;
@@ -57,14 +59,18 @@ pub use authorize::{AuthorizeOptions, PendingLogin};
 pub use callback::AuthorizationResponse;
 pub use client::{Client, Tenant, TokenKind};
 pub use config::{
-    ClientAuthMethod, ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings,
-    SettingsBuilder,
+    ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings, SettingsBuilder,
 };
-pub use error::{Endpoint, Error, IdTokenProblem};
+pub use error::{Error, ErrorKind, IdTokenProblem};
 pub use id_token::{IdToken, IdTokenClaims};
 pub use manager::{ManagerError, ManagerOptions, TokenManager};
 pub use metadata::ProviderMetadata;
-pub use scope::{Preset, Scope, ScopeError, Scopes, UnknownPreset};
+pub use protocol::{
+    ApiBaseUrl, AuthUrl, ClientAuthMethod, Clock, DiscoveryUrl, Endpoint, FixedClock, JwksUrl,
+    RevocationUrl, SystemClock, TenantsUrl, TokenUrl, UserinfoUrl,
+};
+pub use providers::{Provider, ProviderPreset};
+pub use scope::{Scope, ScopeError, ScopePreset, Scopes, UnknownScopePreset};
 pub use tokens::TokenSet;
 
 /// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.

@@ -113,7 +113,7 @@ pub enum ManagerError {
 /// use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = Client::discover(Settings::load(Some("production"))?).await?;
+/// let client = Client::connect(Settings::load(Some("production"))?).await?;
 /// let store = FileStore::builder().require_encryption(true).build()?;
 /// let manager = TokenManager::new(client, store, StoreKey::new("production", "default"), ManagerOptions::default());
 /// let token = manager.access_token().await?;
@@ -416,19 +416,10 @@ impl<S: TokenStore> TokenManager<S> {
         })
     }
 
-    /// Exponential backoff with jitter: a random delay in [d/2, d], d = base * 2^(n-1).
+    /// The delay before retry number `attempt`.
     fn backoff(&self, attempt: u32) -> Duration {
         let o = &self.inner.options;
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let full = o.retry_base.saturating_mul(factor).min(o.retry_max);
-        let mut r = [0u8; 4];
-        let frac = match getrandom::getrandom(&mut r) {
-            Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
-            Err(_) => 0.5,
-        };
-        full / 2 + full.mul_f64(frac / 2.0)
+        crate::backoff::jittered(o.retry_base, o.retry_max, attempt)
     }
 }
 

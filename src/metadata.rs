@@ -7,9 +7,12 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{is_secure_url, Discovery, Settings};
-use crate::error::{Endpoint, Error};
+use crate::config::{Discovery, Settings};
+use crate::error::Error;
 use crate::http;
+use crate::protocol::{
+    is_secure_url, AuthUrl, Endpoint, EndpointUrl, JwksUrl, RevocationUrl, TokenUrl, UserinfoUrl,
+};
 use crate::scope::Scopes;
 
 /// What the client knows about the provider.
@@ -18,15 +21,15 @@ pub struct ProviderMetadata {
     /// The issuer identifier.
     pub issuer: String,
     /// Authorization endpoint.
-    pub authorization_endpoint: Option<Url>,
+    pub authorization_endpoint: Option<AuthUrl>,
     /// Token endpoint.
-    pub token_endpoint: Option<Url>,
+    pub token_endpoint: Option<TokenUrl>,
     /// Revocation endpoint (RFC 7009).
-    pub revocation_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<RevocationUrl>,
     /// Userinfo endpoint.
-    pub userinfo_endpoint: Option<Url>,
+    pub userinfo_endpoint: Option<UserinfoUrl>,
     /// JSON Web Key Set.
-    pub jwks_uri: Option<Url>,
+    pub jwks_uri: Option<JwksUrl>,
     /// Introspection endpoint (RFC 7662).
     pub introspection_endpoint: Option<Url>,
     /// Scopes the provider supports, when it says.
@@ -48,9 +51,9 @@ pub struct ProviderMetadata {
 impl ProviderMetadata {
     /// Metadata from the configuration alone, for providers without discovery.
     pub fn from_settings(settings: &Settings) -> ProviderMetadata {
-        let e = &settings.endpoints;
+        let e = &settings.endpoints();
         ProviderMetadata {
-            issuer: settings.issuer.clone(),
+            issuer: settings.issuer().to_owned(),
             authorization_endpoint: e.authorization.clone(),
             token_endpoint: e.token.clone(),
             revocation_endpoint: e.revocation.clone(),
@@ -66,23 +69,34 @@ impl ProviderMetadata {
         }
     }
 
-    /// The endpoint, or an error that says how to configure it.
-    pub(crate) fn endpoint(&self, endpoint: Endpoint) -> Result<&Url, Error> {
-        let (url, key) = match endpoint {
-            Endpoint::Token => (&self.token_endpoint, "token"),
-            Endpoint::Revocation => (&self.revocation_endpoint, "revocation"),
-            Endpoint::Userinfo => (&self.userinfo_endpoint, "userinfo"),
-            Endpoint::Jwks => (&self.jwks_uri, "jwks"),
-            Endpoint::Authorization => (&self.authorization_endpoint, "authorization"),
-            Endpoint::Discovery | Endpoint::Api => (&None, "authorization"),
-        };
-        url.as_ref().ok_or(Error::MissingEndpoint { endpoint, key })
-    }
-
     /// The authorization endpoint, or an error that says how to configure it.
-    pub(crate) fn authorization_endpoint(&self) -> Result<&Url, Error> {
-        self.endpoint(Endpoint::Authorization)
+    pub fn authorization(&self) -> Result<&AuthUrl, Error> {
+        required(&self.authorization_endpoint)
     }
+    /// The token endpoint, or an error that says how to configure it.
+    pub fn token(&self) -> Result<&TokenUrl, Error> {
+        required(&self.token_endpoint)
+    }
+    /// The revocation endpoint, or an error that says how to configure it.
+    pub fn revocation(&self) -> Result<&RevocationUrl, Error> {
+        required(&self.revocation_endpoint)
+    }
+    /// The userinfo endpoint, or an error that says how to configure it.
+    pub fn userinfo(&self) -> Result<&UserinfoUrl, Error> {
+        required(&self.userinfo_endpoint)
+    }
+    /// The JWKS URL, or an error that says how to configure it.
+    pub fn jwks(&self) -> Result<&JwksUrl, Error> {
+        required(&self.jwks_uri)
+    }
+}
+
+/// An endpoint the operation needs, or an error that names the key that would set it.
+fn required<T: EndpointUrl>(url: &Option<T>) -> Result<&T, Error> {
+    url.as_ref().ok_or(Error::MissingEndpoint {
+        endpoint: T::ENDPOINT,
+        key: T::ENDPOINT.config_key().unwrap_or("authorization"),
+    })
 }
 
 /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 4.1): the issuer's
@@ -99,26 +113,52 @@ pub fn well_known_url(issuer: &str) -> Result<Url, Error> {
     })
 }
 
-/// Loads the metadata the settings call for: discovered (with configured endpoints laid
-/// over it) or static.
-pub(crate) async fn load(
+/// Where the settings say the discovery document is, `None` when discovery is off.
+pub fn discovery_url(settings: &Settings) -> Result<Option<Url>, Error> {
+    match settings.discovery() {
+        Discovery::Off => Ok(None),
+        Discovery::Standard => well_known_url(settings.issuer()).map(Some),
+        Discovery::Url(url) => Ok(Some(url.url().clone())),
+    }
+}
+
+/// The metadata the settings call for, unchecked: the discovery document (read with
+/// every rule of a provider answer: no redirects, size cap, JSON content type) with the
+/// configured endpoints laid over it, or the configured endpoints alone. For tools that
+/// report each check on its own (`lexoffice-login discover`); [`Client`](crate::Client)
+/// applies every check.
+pub async fn fetch_unchecked(settings: &Settings) -> Result<ProviderMetadata, Error> {
+    let http_client = http::build_client(settings)?;
+    fetch_document(&http_client, settings).await
+}
+
+async fn fetch_document(
     http_client: &reqwest::Client,
     settings: &Settings,
 ) -> Result<ProviderMetadata, Error> {
-    let url = match &settings.discovery {
-        Discovery::Off => return Ok(ProviderMetadata::from_settings(settings)),
-        Discovery::Standard => well_known_url(&settings.issuer)?,
-        Discovery::Url(url) => url.clone(),
+    let Some(url) = discovery_url(settings)? else {
+        return Ok(ProviderMetadata::from_settings(settings));
     };
     let mut metadata: ProviderMetadata =
         http::fetch_json(Endpoint::Discovery, &url, http_client.get(url.clone())).await?;
     metadata.discovered = true;
-    check_issuer_matches(&settings.issuer, &metadata)?;
-    check_pkce_s256_supported(&metadata)?;
     apply_configured_endpoints(&mut metadata, settings);
+    Ok(metadata)
+}
+
+/// Loads the metadata the settings call for, discovered or static, and checks it.
+pub(crate) async fn load(
+    http_client: &reqwest::Client,
+    settings: &Settings,
+) -> Result<ProviderMetadata, Error> {
+    let metadata = fetch_document(http_client, settings).await?;
+    if metadata.discovered {
+        check_issuer_matches(settings.issuer(), &metadata)?;
+        check_pkce_s256_supported(&metadata)?;
+        tracing::debug!(issuer = %metadata.issuer, "provider metadata discovered");
+    }
     check_endpoints_are_secure(&metadata)?;
-    check_scopes_supported(&settings.scopes, &metadata)?;
-    tracing::debug!(issuer = %metadata.issuer, "provider metadata discovered");
+    check_scopes_supported(settings.scopes(), &metadata)?;
     Ok(metadata)
 }
 
@@ -171,11 +211,23 @@ pub fn check_scopes_supported(
 /// Every endpoint is https (plain http only on loopback), wherever it came from.
 pub fn check_endpoints_are_secure(metadata: &ProviderMetadata) -> Result<(), Error> {
     let all = [
-        (Endpoint::Authorization, &metadata.authorization_endpoint),
-        (Endpoint::Token, &metadata.token_endpoint),
-        (Endpoint::Revocation, &metadata.revocation_endpoint),
-        (Endpoint::Userinfo, &metadata.userinfo_endpoint),
-        (Endpoint::Jwks, &metadata.jwks_uri),
+        (
+            Endpoint::Authorization,
+            metadata.authorization_endpoint.as_ref().map(|u| u.url()),
+        ),
+        (
+            Endpoint::Token,
+            metadata.token_endpoint.as_ref().map(|u| u.url()),
+        ),
+        (
+            Endpoint::Revocation,
+            metadata.revocation_endpoint.as_ref().map(|u| u.url()),
+        ),
+        (
+            Endpoint::Userinfo,
+            metadata.userinfo_endpoint.as_ref().map(|u| u.url()),
+        ),
+        (Endpoint::Jwks, metadata.jwks_uri.as_ref().map(|u| u.url())),
     ];
     for (endpoint, url) in all {
         if let Some(url) = url {
@@ -192,19 +244,17 @@ pub fn check_endpoints_are_secure(metadata: &ProviderMetadata) -> Result<(), Err
 
 /// Endpoints set in the configuration win over discovered ones.
 fn apply_configured_endpoints(metadata: &mut ProviderMetadata, settings: &Settings) {
-    let e = &settings.endpoints;
-    let pairs = [
-        (&mut metadata.authorization_endpoint, &e.authorization),
-        (&mut metadata.token_endpoint, &e.token),
-        (&mut metadata.revocation_endpoint, &e.revocation),
-        (&mut metadata.userinfo_endpoint, &e.userinfo),
-        (&mut metadata.jwks_uri, &e.jwks),
-    ];
-    for (target, configured) in pairs {
+    fn lay<T: Clone>(target: &mut Option<T>, configured: &Option<T>) {
         if let Some(url) = configured {
             *target = Some(url.clone());
         }
     }
+    let e = settings.endpoints();
+    lay(&mut metadata.authorization_endpoint, &e.authorization);
+    lay(&mut metadata.token_endpoint, &e.token);
+    lay(&mut metadata.revocation_endpoint, &e.revocation);
+    lay(&mut metadata.userinfo_endpoint, &e.userinfo);
+    lay(&mut metadata.jwks_uri, &e.jwks);
 }
 
 #[cfg(test)]
@@ -285,7 +335,7 @@ mod tests {
     #[test]
     fn plain_http_endpoints_off_loopback_are_refused() {
         let mut m = meta();
-        m.token_endpoint = Some(Url::parse("http://id.example.com/token").unwrap());
+        m.token_endpoint = Some(TokenUrl::parse("http://id.example.com/token").unwrap());
         assert!(matches!(
             check_endpoints_are_secure(&m),
             Err(Error::InsecureEndpoint { .. })

@@ -1,14 +1,14 @@
 //! Typed scopes: lexoffice's Partner API scopes, the OpenID Connect ones, and presets.
 //!
 //! ```
-//! use lexoffice_login::{Preset, Scope, Scopes};
+//! use lexoffice_login::{Scope, ScopePreset, Scopes};
 //!
 //! let scopes: Scopes = "openid contacts.read".parse()?;
 //! assert!(scopes.contains(&Scope::ContactsRead));
 //! assert_eq!(scopes.to_string(), "openid contacts.read");
 //!
 //! // Presets name what an integration needs:
-//! let invoicing = Preset::Invoicing.scopes();
+//! let invoicing = ScopePreset::Invoicing.scopes();
 //! assert!(invoicing.contains(&Scope::VouchersWrite));
 //! # Ok::<(), lexoffice_login::ScopeError>(())
 //! ```
@@ -261,7 +261,7 @@ impl<'de> Deserialize<'de> for Scopes {
 /// Connect (lexoffice's Partner API, as far as public sources show, does not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Preset {
+pub enum ScopePreset {
     /// `openid profile email offline_access`: sign the user in and keep the login.
     SignIn,
     /// Read-only bookkeeping: `profile.read contacts.read vouchers.read files.read`.
@@ -275,22 +275,22 @@ pub enum Preset {
     FullAccess,
 }
 
-impl Preset {
+impl ScopePreset {
     /// Every preset, for listing in help texts.
-    pub const ALL: [Preset; 4] = [
-        Preset::SignIn,
-        Preset::ReadOnlyBookkeeping,
-        Preset::Invoicing,
-        Preset::FullAccess,
+    pub const ALL: [ScopePreset; 4] = [
+        ScopePreset::SignIn,
+        ScopePreset::ReadOnlyBookkeeping,
+        ScopePreset::Invoicing,
+        ScopePreset::FullAccess,
     ];
 
     /// The preset's name in configuration (`scope_preset = "invoicing"`).
     pub fn name(self) -> &'static str {
         match self {
-            Preset::SignIn => "sign-in",
-            Preset::ReadOnlyBookkeeping => "read-only-bookkeeping",
-            Preset::Invoicing => "invoicing",
-            Preset::FullAccess => "full-access",
+            ScopePreset::SignIn => "sign-in",
+            ScopePreset::ReadOnlyBookkeeping => "read-only-bookkeeping",
+            ScopePreset::Invoicing => "invoicing",
+            ScopePreset::FullAccess => "full-access",
         }
     }
 
@@ -298,13 +298,15 @@ impl Preset {
     pub fn scopes(self) -> Scopes {
         use Scope::*;
         match self {
-            Preset::SignIn => [OpenId, Profile, Email, OfflineAccess]
+            ScopePreset::SignIn => [OpenId, Profile, Email, OfflineAccess]
                 .into_iter()
                 .collect(),
-            Preset::ReadOnlyBookkeeping => [ProfileRead, ContactsRead, VouchersRead, FilesRead]
-                .into_iter()
-                .collect(),
-            Preset::Invoicing => [
+            ScopePreset::ReadOnlyBookkeeping => {
+                [ProfileRead, ContactsRead, VouchersRead, FilesRead]
+                    .into_iter()
+                    .collect()
+            }
+            ScopePreset::Invoicing => [
                 ProfileRead,
                 ContactsRead,
                 ContactsWrite,
@@ -314,7 +316,7 @@ impl Preset {
             ]
             .into_iter()
             .collect(),
-            Preset::FullAccess => Scope::lexoffice_all().into_iter().collect(),
+            ScopePreset::FullAccess => Scope::lexoffice_all().into_iter().collect(),
         }
     }
 }
@@ -322,15 +324,15 @@ impl Preset {
 /// A preset name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown scope preset {0:?}; the presets are sign-in, read-only-bookkeeping, invoicing, full-access")]
-pub struct UnknownPreset(pub String);
+pub struct UnknownScopePreset(pub String);
 
-impl FromStr for Preset {
-    type Err = UnknownPreset;
+impl FromStr for ScopePreset {
+    type Err = UnknownScopePreset;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Preset::ALL
+        ScopePreset::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| UnknownPreset(s.to_owned()))
+            .ok_or_else(|| UnknownScopePreset(s.to_owned()))
     }
 }
 
@@ -370,18 +372,18 @@ mod tests {
 
     #[test]
     fn presets_round_trip_by_name_and_include_profile_read() {
-        for p in Preset::ALL {
-            assert_eq!(p.name().parse::<Preset>(), Ok(p));
-            if p != Preset::SignIn {
+        for p in ScopePreset::ALL {
+            assert_eq!(p.name().parse::<ScopePreset>(), Ok(p));
+            if p != ScopePreset::SignIn {
                 assert!(p.scopes().contains(&Scope::ProfileRead), "{p:?}");
             }
         }
-        assert!(!Preset::ReadOnlyBookkeeping
+        assert!(!ScopePreset::ReadOnlyBookkeeping
             .scopes()
             .iter()
             .any(|s| s.as_str().ends_with(".write")));
-        assert_eq!(Preset::FullAccess.scopes().len(), 9);
-        assert!("everything".parse::<Preset>().is_err());
+        assert_eq!(ScopePreset::FullAccess.scopes().len(), 9);
+        assert!("everything".parse::<ScopePreset>().is_err());
     }
 
     #[test]

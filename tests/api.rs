@@ -21,7 +21,7 @@ async fn start_sandbox() -> (Sandbox, Client) {
         .timeouts(Duration::from_secs(2), Duration::from_secs(5))
         .build()
         .unwrap();
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     (sandbox, client)
 }
 

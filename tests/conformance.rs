@@ -79,13 +79,13 @@ async fn run(provider: Provider) {
         settings = settings.tenants_endpoint(sandbox.endpoint_url("/connections").to_string());
     }
     let settings = settings.build().expect("settings");
-    assert_eq!(settings.provider, Some(provider));
-    let client = Client::discover(settings).await.expect("discovery");
+    assert_eq!(settings.provider(), Some(provider));
+    let client = Client::connect(settings).await.expect("discovery");
     let mut row = Vec::new();
 
     // login, and the preset's quirks took effect on the way
     let tokens = sandbox.login(&client).await.expect("login");
-    let quirks = &client.settings().quirks;
+    let quirks = &client.settings().quirks();
     for name in &quirks.callback_params {
         assert!(
             tokens.extra(name).is_some(),
@@ -98,7 +98,7 @@ async fn run(provider: Provider) {
             "{provider}: the token request headers were sent"
         );
     }
-    for name in client.settings().extra_authorize_params.keys() {
+    for name in client.settings().extra_authorize_params().keys() {
         assert!(
             sandbox.stats().authorize_params_seen(name) >= 1,
             "{provider}: {name} reached the authorization endpoint"
@@ -113,7 +113,7 @@ async fn run(provider: Provider) {
             assert!(claims
                 .aud
                 .iter()
-                .any(|a| a == client.settings().client_id.as_str()));
+                .any(|a| a == client.settings().client_id().as_str()));
             row.push("✓");
         }
         None => {
@@ -162,7 +162,7 @@ async fn run(provider: Provider) {
 
     // API call with the provider's headers
     let current = manager.current().expect("a login");
-    let tenant = match &client.settings().quirks.tenants {
+    let tenant = match &client.settings().quirks().tenants {
         Some(_) => {
             let tenants = client.tenants(&current).await.expect("tenants");
             Some(tenants.first().expect("at least one tenant").id.clone())
@@ -170,11 +170,7 @@ async fn run(provider: Provider) {
         None => None,
     };
     let mut options = ApiOptions::default();
-    for (name, value) in client
-        .settings()
-        .api_headers(tenant.as_deref())
-        .expect("headers")
-    {
+    for (name, value) in client.api_headers(tenant.as_deref()).expect("headers") {
         options = options.default_header(name, value);
     }
     let (base, path) = api_call(provider, &sandbox, &current);

@@ -83,7 +83,7 @@ async fn child_main(mode: &str) {
         .timeouts(Duration::from_secs(10), Duration::from_secs(20))
         .build()
         .unwrap();
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     let store = FileStore::builder()
         .dir(env("LL_DIR"))
         .key(EncryptionKey::from_base64(&env("LL_STORE_KEY")).unwrap())
@@ -145,7 +145,7 @@ impl Setup {
         .timeouts(Duration::from_secs(5), Duration::from_secs(5))
         .build()
         .unwrap();
-        let client = Client::discover(settings).await.unwrap();
+        let client = Client::connect(settings).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::builder()
             .dir(dir.path())

@@ -45,7 +45,7 @@ async fn api_status(client: &Client, sandbox: &Sandbox, tokens: &TokenSet) -> u1
 #[tokio::test]
 async fn discovery_path_login_userinfo_refresh_revoke() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     let tokens = login(&sandbox, &client).await;
@@ -111,7 +111,7 @@ async fn lexoffice_static_path_without_discovery_or_id_token() {
     .scopes(["profile.read", "contacts.read"])
     .build()
     .unwrap();
-    let err = Client::discover(settings).await.unwrap_err();
+    let err = Client::connect(settings).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -139,7 +139,7 @@ async fn lexoffice_static_path_without_discovery_or_id_token() {
     .extra_authorize_param("connection_name", "e2e")
     .build()
     .unwrap();
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     let tokens = login(&sandbox, &client).await;
     assert!(tokens.id_token.is_none() && tokens.id_token_claims().is_none());
     assert!(
@@ -163,7 +163,7 @@ async fn lexoffice_static_path_without_discovery_or_id_token() {
 #[tokio::test]
 async fn key_rotation_is_followed_by_one_jwks_refetch() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     login(&sandbox, &client).await;
@@ -182,7 +182,7 @@ async fn key_rotation_is_followed_by_one_jwks_refetch() {
 #[tokio::test]
 async fn es256_id_tokens_verify() {
     let sandbox = start(Sandbox::builder().id_token_alg(jsonwebtoken::Algorithm::ES256)).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     let tokens = login(&sandbox, &client).await;
@@ -195,7 +195,7 @@ async fn es256_id_tokens_verify() {
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_family() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     let t1 = login(&sandbox, &client).await;
@@ -214,7 +214,7 @@ async fn refresh_token_reuse_revokes_the_family() {
 #[tokio::test]
 async fn grace_period_allows_the_old_refresh_token_briefly() {
     let sandbox = start(Sandbox::builder().refresh_grace_period(Duration::from_secs(30))).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     let t1 = login(&sandbox, &client).await;
@@ -227,7 +227,7 @@ async fn grace_period_allows_the_old_refresh_token_briefly() {
 #[tokio::test]
 async fn token_endpoint_faults_are_clear_errors_and_leave_the_login_usable() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(
+    let client = Client::connect(
         settings_for(&sandbox)
             .timeouts(Duration::from_secs(1), Duration::from_secs(1))
             .build()
@@ -265,7 +265,7 @@ async fn token_endpoint_faults_are_clear_errors_and_leave_the_login_usable() {
 #[tokio::test]
 async fn clock_offset_within_skew_is_accepted_and_beyond_it_refused() {
     let sandbox = start(Sandbox::builder().clock_offset(30)).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     login(&sandbox, &client).await;
@@ -296,7 +296,7 @@ async fn clock_offset_within_skew_is_accepted_and_beyond_it_refused() {
 #[tokio::test]
 async fn a_missing_iss_is_refused_when_the_provider_promises_it() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     assert!(
@@ -321,7 +321,7 @@ async fn a_missing_iss_is_refused_when_the_provider_promises_it() {
 #[tokio::test]
 async fn a_code_is_exchanged_once() {
     let sandbox = start(Sandbox::builder()).await;
-    let client = Client::discover(settings_for(&sandbox).build().unwrap())
+    let client = Client::connect(settings_for(&sandbox).build().unwrap())
         .await
         .unwrap();
     let (url, pending) = client.authorize().unwrap();

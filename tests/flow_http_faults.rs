@@ -35,7 +35,7 @@ async fn logged_in(p: &Provider, client: &Client) -> TokenSet {
 }
 
 async fn discover_err(settings: lexoffice_login::SettingsBuilder) -> Error {
-    Client::discover(settings.build().expect("settings"))
+    Client::connect(settings.build().expect("settings"))
         .await
         .expect_err("discovery must fail")
 }
@@ -520,7 +520,7 @@ async fn an_unreachable_provider_is_named() {
         .timeouts(Duration::from_secs(2), Duration::from_secs(2))
         .build()
         .unwrap();
-    let err = Client::discover(settings).await.unwrap_err();
+    let err = Client::connect(settings).await.unwrap_err();
     assert!(
         matches!(&err, Error::Unreachable { endpoint: Endpoint::Discovery, url, .. } if url.starts_with(&issuer)),
         "{err:?}"

@@ -120,7 +120,7 @@ async fn confidential_client(provider: &OidcProvider) -> Client {
         .scopes(SCOPES)
         .build()
         .expect("valid settings");
-    Client::discover(settings)
+    Client::connect(settings)
         .await
         .expect("discovery at oidc-provider")
 }
@@ -131,7 +131,7 @@ async fn public_client(provider: &OidcProvider) -> Client {
         .scopes(SCOPES)
         .build()
         .expect("valid settings");
-    Client::discover(settings)
+    Client::connect(settings)
         .await
         .expect("discovery at oidc-provider")
 }

@@ -23,7 +23,7 @@ async fn start_sandbox() -> (Sandbox, Client) {
         .jwks_refetch_cooldown(Duration::ZERO)
         .build()
         .unwrap();
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     (sandbox, client)
 }
 
@@ -316,7 +316,7 @@ async fn invalid_grant_after_another_holder_rotated_uses_the_stored_login() {
         .await
         .unwrap();
     let settings = sandbox.settings().build().unwrap();
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     let store = RacingStore::default();
     let manager = TokenManager::new(client.clone(), store.clone(), key(), options());
     let old = login_expiring_in(&client, -1).await;

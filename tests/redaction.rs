@@ -62,7 +62,7 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     .build()
     .unwrap();
     let mut shown = vec![format!("{settings:?}")];
-    let client = Client::discover(settings).await.unwrap();
+    let client = Client::connect(settings).await.unwrap();
     shown.push(format!("{client:?}"));
 
     let (url, pending) = client.authorize().unwrap();

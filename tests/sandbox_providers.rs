@@ -27,7 +27,7 @@ fn settings_for(sandbox: &Sandbox) -> SettingsBuilder {
 }
 
 async fn client_for(sandbox: &Sandbox) -> Client {
-    Client::discover(settings_for(sandbox).build().unwrap())
+    Client::connect(settings_for(sandbox).build().unwrap())
         .await
         .expect("discovery works")
 }
@@ -290,14 +290,14 @@ async fn xero_public_client_login_and_refresh_grace() {
     assert_eq!(sb.client_secret(), None);
     assert_eq!(sb.clients()[0].auth(), ClientAuth::None);
     let settings = settings_for(&sb).build().unwrap();
-    assert_eq!(settings.client_auth, ClientAuthMethod::None);
-    assert!(settings.client_secret.is_none());
-    let client = Client::discover(settings).await.unwrap();
+    assert_eq!(settings.client_auth(), ClientAuthMethod::None);
+    assert!(settings.client_secret().is_none());
+    let client = Client::connect(settings).await.unwrap();
     let tokens = login(&sb, &client).await;
     assert!(tokens.id_token_claims().is_some());
     // No openid from here on: refreshed ID tokens would be dated ahead of the client
     // once the sandbox clock moves.
-    let client = Client::discover(
+    let client = Client::connect(
         settings_for(&sb)
             .scopes(["offline_access", "accounting.settings"])
             .build()
@@ -335,7 +335,7 @@ async fn xero_public_client_login_and_refresh_grace() {
 
     // Without offline_access there is no refresh token.
     let sb = start(Sandbox::builder().profile(Profile::Xero)).await;
-    let client = Client::discover(
+    let client = Client::connect(
         settings_for(&sb)
             .scopes(["openid", "profile", "accounting.settings"])
             .build()
@@ -531,7 +531,7 @@ async fn quickbooks_pkce_optional() {
 async fn quickbooks_refresh_token_changes_only_after_24_hours() {
     let sb = start(Sandbox::builder().profile(Profile::QuickBooks)).await;
     // No openid: the refreshed ID token would be dated 25 hours ahead of the client.
-    let client = Client::discover(
+    let client = Client::connect(
         settings_for(&sb)
             .scopes(["com.intuit.quickbooks.accounting"])
             .build()

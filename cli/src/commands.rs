@@ -2,7 +2,6 @@
 
 use chrono::Utc;
 use lexoffice_login::api::{ApiClient, Profile, LEXOFFICE_API_BASE};
-use lexoffice_login::providers::Environment;
 use lexoffice_login::store::{FileStore, TokenStore};
 use lexoffice_login::{Endpoint, Error, Settings, TokenKind, TokenSet};
 use serde_json::{json, Value};
@@ -70,11 +69,11 @@ pub async fn token(ctx: &Ctx) -> Result<(), CliError> {
 /// preset's (lexoffice: https://api.lexware.io/v1, its sandbox's for --env sandbox).
 fn default_api_base(ctx: &Ctx, settings: &Settings) -> String {
     if ctx.env == "local" {
-        return format!("{}/v1", settings.issuer.trim_end_matches('/'));
+        return format!("{}/v1", settings.issuer().trim_end_matches('/'));
     }
     settings
-        .provider
-        .and_then(|p| p.preset(Environment::from_env_name(&settings.env)).api_base)
+        .api_base()
+        .map(|u| u.as_str())
         .unwrap_or(LEXOFFICE_API_BASE)
         .to_owned()
 }

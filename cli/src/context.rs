@@ -197,7 +197,7 @@ impl Ctx {
 
     /// A client for the provider (discovery, or the configured endpoints).
     pub async fn client(&self, settings: Settings) -> Result<Client, CliError> {
-        Client::discover(settings)
+        Client::connect(settings)
             .await
             .map_err(|e| self.with_hint(e.into()))
     }

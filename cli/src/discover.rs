@@ -42,88 +42,23 @@ impl Check {
     }
 }
 
-/// Fetches the discovery document without following redirects, within the configured
-/// timeouts.
+/// Fetches the discovery document through the library (no redirects, size cap, JSON
+/// content type), with the configured endpoints laid over it; a 404 gets advice of its own.
 async fn fetch(ctx: &Ctx, settings: &Settings, url: &Url) -> Result<ProviderMetadata, CliError> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.request_timeout)
-        .build()
-        .map_err(|e| CliError::new(Exit::Error, format!("could not set up HTTP: {e}")))?;
-    let resp = http.get(url.clone()).send().await.map_err(|e| {
-        let why = if e.is_timeout() {
-            "it did not answer in time".to_owned()
-        } else if e.is_connect() {
-            "the connection failed".to_owned()
-        } else {
-            "the request failed".to_owned()
-        };
-        CliError::new(
-            Exit::Provider,
-            format!("could not fetch the discovery document {url}: {why}"),
-        )
-        .hint(ctx.provider_hint())
-    })?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::NOT_FOUND {
-        return Err(CliError::new(
-            Exit::Config,
-            format!("the provider publishes no discovery document at {url} (HTTP 404)"),
-        )
-        .hint(
-            "if the provider has no OpenID Connect discovery (like lexoffice's Partner API), set \
-             `discovery = false` and configure `endpoints.authorization` and `endpoints.token`; \
-             otherwise check `issuer` or set `discovery_url`",
-        ));
-    }
-    if !status.is_success() {
-        let exit = if status.is_server_error() {
-            Exit::Provider
-        } else {
-            Exit::Config
-        };
-        let e = CliError::new(
-            exit,
-            format!(
-                "the discovery document {url} answered HTTP {}",
-                status.as_u16()
-            ),
-        );
-        return Err(ctx.with_hint(e));
-    }
-    let bytes = resp.bytes().await.map_err(|_| {
-        CliError::new(
-            Exit::Provider,
-            format!("the discovery document {url} could not be read completely"),
-        )
-        .hint(ctx.provider_hint())
-    })?;
-    let mut m: ProviderMetadata = serde_json::from_slice(&bytes).map_err(|e| {
-        CliError::new(
-            Exit::Provider,
-            format!("the discovery document {url} is not valid provider metadata ({e})"),
-        )
-        .hint("the provider may be failing, or the URL is not a discovery document")
-    })?;
-    m.discovered = true;
-    Ok(m)
-}
-
-/// Endpoints set in the configuration win over discovered ones (as in the library).
-fn apply_configured(m: &mut ProviderMetadata, settings: &Settings) {
-    let e = &settings.endpoints;
-    for (slot, configured) in [
-        (&mut m.authorization_endpoint, &e.authorization),
-        (&mut m.token_endpoint, &e.token),
-        (&mut m.revocation_endpoint, &e.revocation),
-        (&mut m.userinfo_endpoint, &e.userinfo),
-        (&mut m.jwks_uri, &e.jwks),
-    ] {
-        if configured.is_some() {
-            slot.clone_from(configured);
+    metadata::fetch_unchecked(settings).await.map_err(|e| {
+        if let lexoffice_login::Error::UnexpectedResponse { status: 404, .. } = e {
+            return CliError::new(
+                Exit::Config,
+                format!("the provider publishes no discovery document at {url} (HTTP 404)"),
+            )
+            .hint(
+                "if the provider has no OpenID Connect discovery (like lexoffice's Partner API), set \
+                 `discovery = false` and configure `endpoints.authorization` and `endpoints.token`; \
+                 otherwise check `issuer` or set `discovery_url`",
+            );
         }
-    }
+        ctx.with_hint(e.into())
+    })
 }
 
 fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>) {
@@ -132,7 +67,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
     if m.discovered {
         checks.push(Check::from_result(
             "issuer",
-            metadata::check_issuer_matches(&settings.issuer, m),
+            metadata::check_issuer_matches(&settings.issuer(), m),
             format!(
                 "set `issuer` (or LEXOFFICE_LOGIN_ISSUER) to exactly {:?}, if that is the provider you mean",
                 m.issuer
@@ -145,7 +80,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
         ));
         checks.push(Check::from_result(
             "scopes",
-            metadata::check_scopes_supported(&settings.scopes, m),
+            metadata::check_scopes_supported(&settings.scopes(), m),
             "remove the unsupported scopes from `scopes` (or LEXOFFICE_LOGIN_SCOPES)",
         ));
     }
@@ -188,7 +123,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
         });
     }
     if let Some(methods) = &m.token_endpoint_auth_methods_supported {
-        let mine = settings.client_auth.as_str();
+        let mine = settings.client_auth().as_str();
         checks.push(if methods.iter().any(|x| x == mine) {
             Check::ok("client authentication")
         } else {
@@ -202,7 +137,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
             )
         });
     }
-    let redirect = &settings.redirect_uri;
+    let redirect = &settings.redirect_uri();
     let loopback = redirect.scheme() == "http"
         && match redirect.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -227,7 +162,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
                 .to_owned(),
         );
     }
-    if settings.client_auth != ClientAuthMethod::None && settings.client_secret.is_none() {
+    if settings.client_auth() != ClientAuthMethod::None && settings.client_secret().is_none() {
         checks.push(Check::problem(
             "client secret",
             "no client secret is set",
@@ -237,8 +172,10 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
     (checks, warnings)
 }
 
-fn show(u: &Option<Url>) -> String {
-    u.as_ref().map(Url::to_string).unwrap_or_else(|| "-".into())
+fn show(u: &Option<impl std::fmt::Display>) -> String {
+    u.as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "-".into())
 }
 
 fn list(v: &Option<Vec<String>>) -> String {
@@ -249,15 +186,15 @@ fn list(v: &Option<Vec<String>>) -> String {
 
 pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
     let settings = ctx.settings()?;
-    let (source, mut m) = match &settings.discovery {
+    let (source, m) = match &settings.discovery() {
         Discovery::Off => (
             "configured endpoints (discovery = false)".to_owned(),
             ProviderMetadata::from_settings(&settings),
         ),
         Discovery::Standard | Discovery::Url(_) => {
-            let url = match &settings.discovery {
-                Discovery::Url(u) => u.clone(),
-                _ => metadata::well_known_url(&settings.issuer)?,
+            let url = match settings.discovery() {
+                Discovery::Url(u) => u.url().clone(),
+                _ => metadata::well_known_url(settings.issuer())?,
             };
             (
                 format!("discovered from {url}"),
@@ -265,14 +202,13 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
             )
         }
     };
-    apply_configured(&mut m, &settings);
     let (mut checks, warnings) = checks(&settings, &m);
 
     // The library's own checks, in case one is not mirrored above.
     let mut exit = Exit::Config;
     let all_ok = checks.iter().all(|c| c.problem.is_none());
     if all_ok {
-        if let Err(e) = Client::discover(settings.clone()).await {
+        if let Err(e) = Client::connect(settings.clone()).await {
             exit = exit_for(&e);
             checks.push(Check::problem(
                 "client",
@@ -289,15 +225,15 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
     if ctx.json {
         let value = json!({
             "env": ctx.env,
-            "issuer": settings.issuer,
+            "issuer": settings.issuer(),
             "source": source,
             "metadata": serde_json::to_value(&m).unwrap_or(Value::Null),
             "settings": {
-                "client_id": settings.client_id.as_str(),
-                "client_auth": settings.client_auth.as_str(),
-                "client_secret_set": settings.client_secret.is_some(),
-                "redirect_uri": settings.redirect_uri.as_str(),
-                "scopes": settings.scopes.to_string(),
+                "client_id": settings.client_id().as_str(),
+                "client_auth": settings.client_auth().as_str(),
+                "client_secret_set": settings.client_secret().is_some(),
+                "redirect_uri": settings.redirect_uri().as_str(),
+                "scopes": settings.scopes().to_string(),
             },
             "checks": checks.iter().map(|c| json!({
                 "check": c.name,
@@ -306,8 +242,8 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
                 "hint": c.problem.as_ref().map(|p| &p.1),
             })).collect::<Vec<_>>(),
             "warnings": warnings,
-            "provider": settings.provider.map(|p| p.name()),
-            "quirks": settings.quirks.notes,
+            "provider": settings.provider().map(|p| p.name()),
+            "quirks": settings.quirks().notes,
             "ok": problems == 0,
         });
         let text = serde_json::to_string_pretty(&value)
@@ -342,26 +278,26 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
         ] {
             outln!("  {name:<16} {value}")?;
         }
-        if let Some(provider) = settings.provider {
+        if let Some(provider) = settings.provider() {
             outln!("Provider preset {provider}: what is special about it")?;
-            for note in &settings.quirks.notes {
+            for note in &settings.quirks().notes {
                 outln!("  - {note}")?;
             }
         }
         outln!("Configuration ({})", ctx.env)?;
-        outln!("  {:<16} {}", "client id", settings.client_id.as_str())?;
+        outln!("  {:<16} {}", "client id", settings.client_id().as_str())?;
         outln!(
             "  {:<16} {}{}",
             "client auth",
-            settings.client_auth.as_str(),
-            if settings.client_secret.is_some() {
+            settings.client_auth().as_str(),
+            if settings.client_secret().is_some() {
                 " (secret set)"
             } else {
                 ""
             }
         )?;
-        outln!("  {:<16} {}", "redirect URI", settings.redirect_uri)?;
-        outln!("  {:<16} {}", "scopes", settings.scopes)?;
+        outln!("  {:<16} {}", "redirect URI", settings.redirect_uri())?;
+        outln!("  {:<16} {}", "scopes", settings.scopes())?;
         outln!("Checks")?;
         for c in &checks {
             match &c.problem {

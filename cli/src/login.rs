@@ -208,7 +208,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     warn_if_unencrypted(&store);
 
-    let addr = listen_address(ctx, &settings.redirect_uri)?;
+    let addr = listen_address(ctx, &settings.redirect_uri())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::new(
             Exit::Error,
@@ -225,12 +225,13 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
             .local_addr()
             .map_err(|e| CliError::new(Exit::Error, format!("cannot read the local port: {e}")))?
             .port();
-        settings
-            .redirect_uri
+        let mut redirect = settings.redirect_uri().clone();
+        redirect
             .set_port(Some(port))
             .map_err(|()| CliError::new(Exit::Config, "the redirect URI cannot take a port"))?;
+        settings = settings.with_redirect_uri(redirect)?;
     }
-    let redirect_uri = settings.redirect_uri.clone();
+    let redirect_uri = settings.redirect_uri().clone();
 
     let client = tokio::select! {
         client = ctx.client(settings) => client?,

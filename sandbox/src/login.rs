@@ -26,7 +26,7 @@ impl Sandbox {
     /// # async fn t() -> Result<(), Box<dyn std::error::Error>> {
     /// use lexoffice_login::{sandbox::Sandbox, Client};
     /// let sandbox = Sandbox::builder().start().await?;
-    /// let client = Client::discover(sandbox.settings().build()?).await?;
+    /// let client = Client::connect(sandbox.settings().build()?).await?;
     /// let tokens = sandbox.login(&client).await?;
     /// assert!(tokens.id_token_claims().is_some());
     /// # Ok(()) }
@@ -118,7 +118,7 @@ pub async fn follow_authorization(url: &url::Url) -> Result<String, Error> {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| Error::HttpSetup(e.to_string()))?;
+        .map_err(Error::HttpSetup)?;
     let resp = browser
         .get(url.clone())
         .send()

@@ -230,7 +230,7 @@ impl Provider {
     }
 
     pub async fn client_with(&self, settings: SettingsBuilder) -> Client {
-        Client::discover(settings.build().expect("settings"))
+        Client::connect(settings.build().expect("settings"))
             .await
             .expect("discovery")
     }
