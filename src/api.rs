@@ -50,6 +50,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ErrorKind;
 use crate::manager::{ManagerError, TokenManager};
 use crate::store::TokenStore;
 
@@ -337,10 +338,20 @@ impl ApiError {
 
     /// Whether the user must log in again.
     pub fn is_login_required(&self) -> bool {
-        matches!(
-            self,
-            ApiError::Unauthorized { .. } | ApiError::Manager(ManagerError::LoginRequired { .. })
-        )
+        self.kind() == ErrorKind::LoginRequired
+    }
+
+    /// What the caller should do about this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Config(_) | ApiError::InvalidPath { .. } => ErrorKind::Misconfigured,
+            ApiError::Manager(e) => e.kind(),
+            ApiError::Unauthorized { .. } => ErrorKind::LoginRequired,
+            ApiError::RateLimited { .. } | ApiError::Http { .. } => ErrorKind::ProviderUnavailable,
+            ApiError::NotRetried { .. } => ErrorKind::ProviderUnavailable,
+            ApiError::Status { status, .. } if *status >= 500 => ErrorKind::ProviderUnavailable,
+            ApiError::Status { .. } | ApiError::Decode { .. } => ErrorKind::Refused,
+        }
     }
 }
 

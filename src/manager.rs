@@ -10,7 +10,7 @@ use openidconnect::AccessToken;
 use sha2::{Digest, Sha256};
 
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::store::{StoreError, StoreKey, TokenStore};
 use crate::tokens::TokenSet;
 
@@ -78,17 +78,22 @@ pub enum ManagerError {
     /// refresh token): the user must log in again. The stored login is left in place.
     #[error("the user must log in again: {reason}")]
     LoginRequired {
-        /// Why.
+        /// Why, in words.
         reason: String,
+        /// The provider's refusal, where there was one.
+        #[source]
+        cause: Option<Arc<Error>>,
     },
 
     /// The access token has expired (or the API refused it, see
     /// [`TokenManager::force_refresh`]) and refreshing it failed; the manager will try
     /// again after the cooldown.
-    #[error("the access token has expired (or was refused) and could not be refreshed ({reason}); the next attempt will be made in {} s, until then this error is returned without asking the provider", retry_in.as_secs_f32().ceil())]
+    #[error("the access token has expired (or was refused) and could not be refreshed ({cause}); the next attempt will be made in {} s, until then this error is returned without asking the provider", retry_in.as_secs_f32().ceil())]
     RefreshFailed {
-        /// What went wrong at the last attempt.
-        reason: String,
+        /// What went wrong at the last attempt; its [`Error::kind`] says whether the
+        /// provider is down or the configuration is wrong.
+        #[source]
+        cause: Arc<Error>,
         /// When the next attempt will be made.
         retry_in: Duration,
     },
@@ -98,8 +103,21 @@ pub enum ManagerError {
     Store(#[from] StoreError),
 
     /// The refresh task ended unexpectedly (it panicked or the runtime is shutting down).
+    /// Its text is the runtime's, which never holds a token.
     #[error("the token refresh task ended unexpectedly ({0}); if the runtime is not shutting down, this is a bug: please report it")]
     TaskFailed(String),
+}
+
+impl ManagerError {
+    /// What the caller should do about this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ManagerError::LoginRequired { .. } => ErrorKind::LoginRequired,
+            ManagerError::RefreshFailed { cause, .. } => cause.kind(),
+            ManagerError::Store(_) => ErrorKind::Store,
+            ManagerError::TaskFailed(_) => ErrorKind::Internal,
+        }
+    }
 }
 
 /// Keeps one login's access token fresh: refreshes ahead of expiry, once for any number
@@ -149,7 +167,7 @@ struct Inner<S> {
 #[derive(Default)]
 struct FlightState {
     /// After a failed refresh: no new attempt before this instant.
-    cooldown: Option<(Instant, String)>,
+    cooldown: Option<(Instant, Arc<Error>)>,
     /// Digest of a refresh token the provider refused with `invalid_grant`.
     dead_refresh_token: Option<[u8; 32]>,
     /// A refresh whose result could not be stored: the digest of the refresh token it
@@ -301,13 +319,13 @@ impl<S: TokenStore> TokenManager<S> {
         }
 
         // A recent failure: do not ask the provider again yet.
-        if let Some((until, reason)) = &state.cooldown {
+        if let Some((until, cause)) = &state.cooldown {
             let now = Instant::now();
             if now < *until {
                 return match (&current, &want) {
                     (Some(t), Want::Fresh) if !t.is_expired() => Ok(t.access_token.clone()),
                     _ => Err(ManagerError::RefreshFailed {
-                        reason: reason.clone(),
+                        cause: cause.clone(),
                         retry_in: *until - now,
                     }),
                 };
@@ -320,6 +338,7 @@ impl<S: TokenStore> TokenManager<S> {
         let Some(mut stored) = self.inner.store.load(&self.inner.key).await? else {
             return Err(ManagerError::LoginRequired {
                 reason: format!("no login is stored for {}", self.inner.key),
+                cause: None,
             });
         };
         // The store still holds the login whose refresh token this process replaced but
@@ -396,22 +415,23 @@ impl<S: TokenStore> TokenManager<S> {
             }
             tracing::warn!(key = %self.inner.key, error = %err, "the provider refused the refresh token; the user must log in again");
             return Err(ManagerError::LoginRequired {
-                reason: err.to_string(),
+                reason: "the provider no longer accepts this login's refresh token".to_owned(),
+                cause: Some(Arc::new(err)),
             });
         }
 
-        let reason = err.to_string();
+        let cause = Arc::new(err);
         let cooldown = self.inner.options.failure_cooldown;
-        state.cooldown = Some((Instant::now() + cooldown, reason.clone()));
+        state.cooldown = Some((Instant::now() + cooldown, cause.clone()));
         // The stored login is the newest one (this manager's cache came from the store).
         if matches!(want, Want::Fresh) && !stored.is_expired() {
-            tracing::warn!(key = %self.inner.key, error = %err, "refresh failed; serving the access token that is still valid");
+            tracing::warn!(key = %self.inner.key, error = %cause, "refresh failed; serving the access token that is still valid");
             let t = self.set_cache(stored);
             return Ok(t.access_token.clone());
         }
-        tracing::warn!(key = %self.inner.key, error = %err, "refresh failed and the access token has expired or was refused");
+        tracing::warn!(key = %self.inner.key, error = %cause, "refresh failed and the access token has expired or was refused");
         Err(ManagerError::RefreshFailed {
-            reason,
+            cause,
             retry_in: cooldown,
         })
     }
@@ -427,6 +447,7 @@ fn login_required_refused() -> ManagerError {
     ManagerError::LoginRequired {
         reason: "the provider already refused this login's refresh token (invalid_grant)"
             .to_owned(),
+        cause: None,
     }
 }
 

@@ -651,7 +651,13 @@ async fn debug_output_never_shows_a_token_or_key() {
     memory.save(&key(), &tokens).await.unwrap();
 
     let errors: Vec<String> = vec![
-        format!("{:?}", ManagerError::LoginRequired { reason: "x".into() }),
+        format!(
+            "{:?}",
+            ManagerError::LoginRequired {
+                reason: "x".into(),
+                cause: None
+            }
+        ),
         format!("{}", StoreError::EncryptionRequired),
         format!(
             "{:?}",

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use lexoffice_login::api::ApiError;
 use lexoffice_login::store::StoreError;
-use lexoffice_login::{ConfigError, Error, ManagerError};
+use lexoffice_login::{ConfigError, Error, ErrorKind, ManagerError};
 
 /// Exit codes (documented in `--help`, see [`crate::args::EXIT_CODES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,30 +72,19 @@ impl fmt::Display for CliError {
     }
 }
 
-/// The exit code for a library error.
-pub fn exit_for(e: &Error) -> Exit {
-    match e {
-        Error::Config(_) => Exit::Config,
-        Error::Unreachable { .. }
-        | Error::Timeout { .. }
-        | Error::UnexpectedResponse { .. }
-        | Error::MalformedResponse { .. } => Exit::Provider,
-        Error::OAuth { code, status, .. } => match code.as_str() {
-            "invalid_grant" => Exit::LoginRequired,
-            "invalid_client" | "unauthorized_client" | "invalid_scope" => Exit::Config,
-            "temporarily_unavailable" | "server_error" => Exit::Provider,
-            _ if *status >= 500 => Exit::Provider,
-            _ => Exit::Error,
-        },
-        Error::UnexpectedRedirect { .. }
-        | Error::IssuerMismatch { .. }
-        | Error::PkceS256Unsupported { .. }
-        | Error::UnsupportedScopes { .. }
-        | Error::MissingEndpoint { .. }
-        | Error::InsecureEndpoint { .. } => Exit::Config,
-        Error::NoRefreshToken | Error::LoginRequired { .. } => Exit::LoginRequired,
+/// The exit code for what the library says should be done about an error.
+pub fn exit_for_kind(kind: ErrorKind) -> Exit {
+    match kind {
+        ErrorKind::LoginRequired => Exit::LoginRequired,
+        ErrorKind::ProviderUnavailable => Exit::Provider,
+        ErrorKind::Misconfigured => Exit::Config,
         _ => Exit::Error,
     }
+}
+
+/// The exit code for a library error.
+pub fn exit_for(e: &Error) -> Exit {
+    exit_for_kind(e.kind())
 }
 
 impl From<Error> for CliError {
@@ -123,18 +112,17 @@ impl From<StoreError> for CliError {
 
 impl From<ManagerError> for CliError {
     fn from(e: ManagerError) -> Self {
-        let exit = match &e {
-            ManagerError::LoginRequired { .. } => Exit::LoginRequired,
-            ManagerError::RefreshFailed { .. } => Exit::Provider,
-            _ => Exit::Error,
-        };
+        let exit = exit_for_kind(e.kind());
         let message = match e {
             // The manager's own text says "the user must log in again"; say it to the user.
-            ManagerError::LoginRequired { reason } => {
-                format!("you are not logged in, or the login has expired or was revoked: {reason}")
+            ManagerError::LoginRequired { reason, cause } => {
+                let cause = cause.map(|c| format!(" ({c})")).unwrap_or_default();
+                format!(
+                    "you are not logged in, or the login has expired or was revoked: {reason}{cause}"
+                )
             }
-            ManagerError::RefreshFailed { reason, .. } => {
-                format!("the access token has expired and could not be refreshed: {reason}")
+            ManagerError::RefreshFailed { cause, .. } => {
+                format!("the access token has expired and could not be refreshed: {cause}")
             }
             ManagerError::Store(e) => return e.into(),
             other => other.to_string(),
@@ -148,19 +136,7 @@ impl From<ApiError> for CliError {
         if let ApiError::Manager(m) = e {
             return m.into();
         }
-        let exit = if e.is_login_required() {
-            Exit::LoginRequired
-        } else {
-            match &e {
-                ApiError::Config(_) | ApiError::InvalidPath { .. } => Exit::Config,
-                ApiError::RateLimited { .. } | ApiError::Http { .. } => Exit::Provider,
-                _ => match e.status() {
-                    Some(s) if s >= 500 => Exit::Provider,
-                    _ => Exit::Error,
-                },
-            }
-        };
-        CliError::new(exit, e.to_string())
+        CliError::new(exit_for_kind(e.kind()), e.to_string())
     }
 }
 
@@ -183,8 +159,29 @@ mod tests {
             description: None,
         };
         assert_eq!(exit_for(&grant), Exit::LoginRequired);
+        let client = Error::OAuth {
+            endpoint: lexoffice_login::Endpoint::Token,
+            status: 401,
+            code: "invalid_client".into(),
+            description: None,
+        };
+        assert_eq!(
+            exit_for(&client),
+            Exit::Config,
+            "a configuration error, not an outage"
+        );
+        let refresh: CliError = ManagerError::RefreshFailed {
+            cause: std::sync::Arc::new(client),
+            retry_in: std::time::Duration::from_secs(10),
+        }
+        .into();
+        assert_eq!(refresh.exit, Exit::Config);
         assert_eq!(exit_for(&Error::StateMismatch), Exit::Error);
-        let e: CliError = ManagerError::LoginRequired { reason: "x".into() }.into();
+        let e: CliError = ManagerError::LoginRequired {
+            reason: "x".into(),
+            cause: None,
+        }
+        .into();
         assert_eq!(e.exit, Exit::LoginRequired);
         assert_eq!(Exit::Interrupted as u8, 130);
     }
