@@ -1,9 +1,8 @@
 //! [`Client`]: one provider, one registered client; logs in, refreshes, revokes.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use openidconnect::{AccessToken, RefreshToken};
 use serde_json::{Map, Value};
 use url::Url;
@@ -15,7 +14,7 @@ use crate::error::{Error, IdTokenProblem};
 use crate::http;
 use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
 use crate::metadata::{self, ProviderMetadata};
-use crate::protocol::Endpoint;
+use crate::protocol::{system_clock, within, Clock, Endpoint, SharedClock};
 use crate::providers::{HeaderValue, RevocationBody};
 use crate::tokens::{self, TokenResponse, TokenSet};
 
@@ -47,8 +46,9 @@ pub struct Client {
 struct Inner {
     settings: Settings,
     http: reqwest::Client,
-    metadata: RwLock<(Arc<ProviderMetadata>, Instant)>,
+    metadata: RwLock<(Arc<ProviderMetadata>, DateTime<Utc>)>,
     jwks: JwksCache,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Client {
@@ -122,14 +122,54 @@ impl Client {
             // Without keys no ID token can be verified: say so before any code is spent.
             metadata.jwks()?;
         }
+        let clock = system_clock();
         Ok(Client {
             inner: Arc::new(Inner {
                 settings,
                 http,
-                metadata: RwLock::new((Arc::new(metadata), Instant::now())),
+                metadata: RwLock::new((Arc::new(metadata), clock.now())),
                 jwks: JwksCache::default(),
+                clock,
             }),
         })
+    }
+
+    /// The same client with another clock for every time rule: token expiry, ID-token
+    /// `exp`/`nbf`/`iat`, cache lifetimes and cooldowns (also those of a
+    /// [`TokenManager`](crate::TokenManager) built on it). Tests inject a
+    /// [`FixedClock`](crate::FixedClock) and move it instead of sleeping. The caches
+    /// start empty.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use lexoffice_login::{Client, FixedClock, Settings};
+    ///
+    /// # async fn run() -> Result<(), lexoffice_login::Error> {
+    /// let clock = FixedClock::at_now();
+    /// let client = Client::connect(Settings::load(Some("local"))?)
+    ///     .await?
+    ///     .with_clock(Arc::new(clock.clone()));
+    /// clock.advance(Duration::from_secs(3600)); // an hour later, at once
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Client {
+        let metadata = self.metadata();
+        Client {
+            inner: Arc::new(Inner {
+                settings: self.inner.settings.clone(),
+                http: self.inner.http.clone(),
+                metadata: RwLock::new((metadata, clock.now())),
+                jwks: JwksCache::default(),
+                clock,
+            }),
+        }
+    }
+
+    /// The current time by this client's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
     /// The headers every call to the provider's API needs (DATEV's `X-DATEV-Client-Id`,
@@ -180,14 +220,15 @@ impl Client {
                 (g.0.clone(), g.1)
             }
         };
-        if !current.discovered || at.elapsed() < self.inner.settings.metadata_ttl() {
+        let now = self.now();
+        if !current.discovered || within(at, self.inner.settings.metadata_ttl(), now) {
             return current;
         }
         match metadata::load(&self.inner.http, &self.inner.settings).await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 if let Ok(mut g) = self.inner.metadata.write() {
-                    *g = (fresh.clone(), Instant::now());
+                    *g = (fresh.clone(), now);
                 }
                 fresh
             }
@@ -233,7 +274,7 @@ impl Client {
             ("code_verifier", pending.verifier.secret().clone()),
         ];
         let answer = self.token_request(form).await?;
-        let now = Utc::now();
+        let now = self.now();
         let id_token = match (&answer.id_token, pending.scopes.is_openid()) {
             (Some(raw), true) => Some(IdToken::new(raw.clone())),
             (None, true) => return Err(Error::IdTokenMissing),
@@ -283,7 +324,7 @@ impl Client {
             ("refresh_token", refresh_token.secret().clone()),
         ];
         let answer = self.token_request(form).await?;
-        let now = Utc::now();
+        let now = self.now();
         let access_token = AccessToken::new(answer.access_token.clone());
         let (id_token, claims) = match (&answer.id_token, &tokens.id_token_claims) {
             (Some(raw), Some(old)) => {
@@ -473,8 +514,9 @@ impl Client {
         let metadata = self.fresh_metadata().await;
         let jwks_uri = metadata.jwks()?.url();
         let s = &self.inner.settings;
+        let now = self.now();
         let expect = Expectations {
-            issuer: &s.issuer(),
+            issuer: s.issuer(),
             client_id: s.client_id().as_str(),
             allowed_algs: id_token::allowed_algorithms(
                 metadata.id_token_signing_alg_values_supported.as_deref(),
@@ -482,6 +524,7 @@ impl Client {
             skew: s.clock_skew(),
             nonce,
             access_token,
+            now,
         };
         let keys = KeySource {
             http: &self.inner.http,
@@ -489,6 +532,7 @@ impl Client {
             cache: &self.inner.jwks,
             ttl: s.metadata_ttl(),
             cooldown: s.jwks_refetch_cooldown(),
+            now,
         };
         id_token::verify(raw, &expect, &keys).await
     }
@@ -537,14 +581,13 @@ mod tests {
 
     fn static_client(builder: crate::SettingsBuilder) -> Client {
         let settings = builder
-            .scopes(["profile"])
             .without_discovery()
             .endpoints(
                 "https://login.example/authorize",
                 "https://login.example/token",
                 None,
                 None,
-                None,
+                Some("https://login.example/jwks"),
             )
             .build()
             .unwrap();

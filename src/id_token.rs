@@ -6,7 +6,9 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -21,6 +23,7 @@ use url::Url;
 
 use crate::error::{Endpoint, Error, IdTokenProblem};
 use crate::http;
+use crate::protocol::within;
 
 /// A raw ID token (a signed JWT). `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,49 +106,46 @@ pub(crate) struct JwksCache {
 #[derive(Debug, Default)]
 struct JwksState {
     keys: Option<Arc<Vec<Jwk>>>,
-    fetched_at: Option<Instant>,
-    forced_at: Option<Instant>,
+    fetched_at: Option<DateTime<Utc>>,
+    forced_at: Option<DateTime<Utc>>,
 }
 
 impl JwksCache {
     /// The cached keys, fetched when absent or older than `ttl`.
-    async fn get(
-        &self,
-        http: &reqwest::Client,
-        url: &Url,
-        ttl: Duration,
-    ) -> Result<Arc<Vec<Jwk>>, Error> {
+    async fn get(&self, source: &KeySource<'_>) -> Result<Arc<Vec<Jwk>>, Error> {
         let mut state = self.state.lock().await;
+        let now = source.now;
         if let (Some(keys), Some(at)) = (&state.keys, state.fetched_at) {
-            if at.elapsed() < ttl {
+            if within(at, source.ttl, now) {
                 return Ok(keys.clone());
             }
         }
-        let keys = Arc::new(fetch_jwks(http, url).await?);
+        let keys = Arc::new(fetch_jwks(source.http, source.jwks_uri).await?);
         state.keys = Some(keys.clone());
-        state.fetched_at = Some(Instant::now());
+        state.fetched_at = Some(now);
         Ok(keys)
     }
 
     /// Fetches again because a token names a key we do not have; `None` while the
     /// cooldown since the last forced fetch runs.
-    async fn refetch(
-        &self,
-        http: &reqwest::Client,
-        url: &Url,
-        cooldown: Duration,
-    ) -> Result<Option<Arc<Vec<Jwk>>>, Error> {
+    async fn refetch(&self, source: &KeySource<'_>) -> Result<Option<Arc<Vec<Jwk>>>, Error> {
         let mut state = self.state.lock().await;
-        if state.forced_at.is_some_and(|at| at.elapsed() < cooldown) {
+        let now = source.now;
+        if state
+            .forced_at
+            .is_some_and(|at| within(at, source.cooldown, now))
+        {
             tracing::debug!(
                 "unknown key id, but the JWKS was refetched recently; not fetching again"
             );
             return Ok(None);
         }
-        let keys = Arc::new(fetch_jwks(http, url).await?);
+        // The cooldown starts with the attempt, so a failing JWKS endpoint is not asked
+        // again for every token with an unknown key.
+        state.forced_at = Some(now);
+        let keys = Arc::new(fetch_jwks(source.http, source.jwks_uri).await?);
         state.keys = Some(keys.clone());
-        state.fetched_at = Some(Instant::now());
-        state.forced_at = Some(Instant::now());
+        state.fetched_at = Some(now);
         Ok(Some(keys))
     }
 }
@@ -175,6 +175,8 @@ pub(crate) struct Expectations<'a> {
     pub(crate) skew: Duration,
     pub(crate) nonce: Option<&'a Nonce>,
     pub(crate) access_token: Option<&'a AccessToken>,
+    /// The time the token is checked at (from the client's clock).
+    pub(crate) now: DateTime<Utc>,
 }
 
 /// Where the keys come from.
@@ -184,6 +186,8 @@ pub(crate) struct KeySource<'a> {
     pub(crate) cache: &'a JwksCache,
     pub(crate) ttl: Duration,
     pub(crate) cooldown: Duration,
+    /// The time of the lookup (from the client's clock).
+    pub(crate) now: DateTime<Utc>,
 }
 
 /// The algorithms that may sign an ID token: those the provider announces (RS256 when it
@@ -209,14 +213,10 @@ pub(crate) async fn verify(
         .map_err(|e| IdTokenProblem::Malformed(e.to_string()))?;
     let kid = header.kid.as_deref();
 
-    let jwks = keys.cache.get(keys.http, keys.jwks_uri, keys.ttl).await?;
+    let jwks = keys.cache.get(keys).await?;
     let mut candidates = matching_keys(&jwks, kid, alg);
     if candidates.is_empty() {
-        if let Some(fresh) = keys
-            .cache
-            .refetch(keys.http, keys.jwks_uri, keys.cooldown)
-            .await?
-        {
+        if let Some(fresh) = keys.cache.refetch(keys).await? {
             candidates = matching_keys(&fresh, kid, alg);
         }
     }
@@ -232,7 +232,10 @@ pub(crate) async fn verify(
     validation.set_audience(&[expect.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = expect.skew.as_secs();
-    validation.validate_nbf = true;
+    // `exp` and `nbf` are checked against the injected clock in check_claims (the
+    // crate reads the system clock); their presence and type are still checked here.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
 
     let mut last = IdTokenProblem::BadSignature;
     for key in candidates {
@@ -338,10 +341,14 @@ fn check_claims(
 ) -> Result<IdTokenClaims, Error> {
     let nonce = claims.remove("nonce");
     let at_hash = claims.remove("at_hash");
-    claims.remove("nbf");
+    let nbf = claims.remove("nbf");
+    let now = expect.now.timestamp();
+    let skew = i64::try_from(expect.skew.as_secs()).unwrap_or(i64::MAX);
+    check_not_expired(claims.get("exp"), now, skew)?;
+    check_not_before(nbf.as_ref(), now, skew)?;
     let parsed: IdTokenClaims = serde_json::from_value(Value::Object(claims))
         .map_err(|e| IdTokenProblem::Malformed(format!("its claims do not parse: {e}")))?;
-    check_iat_not_in_future(parsed.iat, expect.skew)?;
+    check_iat_not_in_future(parsed.iat, now, skew)?;
     check_azp(&parsed, expect.client_id)?;
     if let Some(expected) = expect.nonce {
         check_nonce(nonce.as_ref().and_then(Value::as_str), expected)?;
@@ -352,10 +359,37 @@ fn check_claims(
     Ok(parsed)
 }
 
+/// A NumericDate claim (RFC 7519 2) as whole seconds.
+fn numeric_date(value: &Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+}
+
+/// OpenID Connect Core 3.1.3.7 (9): `exp` is present and not in the past (beyond the skew).
+fn check_not_expired(exp: Option<&Value>, now: i64, skew: i64) -> Result<(), IdTokenProblem> {
+    let exp = exp
+        .and_then(numeric_date)
+        .ok_or_else(|| IdTokenProblem::MissingClaim("exp".into()))?;
+    if now > exp.saturating_add(skew) {
+        Err(IdTokenProblem::Expired)
+    } else {
+        Ok(())
+    }
+}
+
+/// RFC 7519 4.1.5: `nbf`, when present, is not in the future (beyond the skew).
+fn check_not_before(nbf: Option<&Value>, now: i64, skew: i64) -> Result<(), IdTokenProblem> {
+    match nbf.map(numeric_date) {
+        None => Ok(()),
+        Some(None) => Err(IdTokenProblem::Malformed("nbf is not a number".into())),
+        Some(Some(nbf)) if nbf > now.saturating_add(skew) => Err(IdTokenProblem::NotYetValid),
+        Some(Some(_)) => Ok(()),
+    }
+}
+
 /// `iat` is not later than now plus the allowed skew.
-fn check_iat_not_in_future(iat: i64, skew: Duration) -> Result<(), IdTokenProblem> {
-    let now = chrono::Utc::now().timestamp();
-    let skew = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
+fn check_iat_not_in_future(iat: i64, now: i64, skew: i64) -> Result<(), IdTokenProblem> {
     if iat > now.saturating_add(skew) {
         Err(IdTokenProblem::IssuedInFuture)
     } else {

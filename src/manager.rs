@@ -4,13 +4,16 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use openidconnect::AccessToken;
 use sha2::{Digest, Sha256};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
+use crate::protocol::time_add;
 use crate::store::{StoreError, StoreKey, TokenStore};
 use crate::tokens::TokenSet;
 
@@ -167,7 +170,7 @@ struct Inner<S> {
 #[derive(Default)]
 struct FlightState {
     /// After a failed refresh: no new attempt before this instant.
-    cooldown: Option<(Instant, Arc<Error>)>,
+    cooldown: Option<(DateTime<Utc>, Arc<Error>)>,
     /// Digest of a refresh token the provider refused with `invalid_grant`.
     dead_refresh_token: Option<[u8; 32]>,
     /// A refresh whose result could not be stored: the digest of the refresh token it
@@ -258,7 +261,7 @@ impl<S: TokenStore> TokenManager<S> {
     /// returned and the new tokens are kept in memory (the next refresh stores again).
     pub async fn access_token(&self) -> Result<AccessToken, ManagerError> {
         if let Some(t) = self.snapshot() {
-            if !t.expires_within(self.inner.options.refresh_margin) {
+            if !t.expires_within_at(self.inner.options.refresh_margin, self.now()) {
                 return Ok(t.access_token.clone());
             }
         }
@@ -287,9 +290,9 @@ impl<S: TokenStore> TokenManager<S> {
 
     fn good_enough(&self, tokens: &TokenSet, want: &Want) -> bool {
         match want {
-            Want::Fresh => !tokens.expires_within(self.inner.options.refresh_margin),
+            Want::Fresh => !tokens.expires_within_at(self.inner.options.refresh_margin, self.now()),
             Want::Replace(refused) => {
-                tokens.access_token.secret() != refused && !tokens.is_expired()
+                tokens.access_token.secret() != refused && !tokens.is_expired_at(self.now())
             }
         }
     }
@@ -312,7 +315,8 @@ impl<S: TokenStore> TokenManager<S> {
         let current = self.snapshot();
         if let Some(t) = &current {
             if self.good_enough(t, &want)
-                || (self.inner.generation.load(Ordering::Acquire) != seen && !t.is_expired())
+                || (self.inner.generation.load(Ordering::Acquire) != seen
+                    && !t.is_expired_at(self.now()))
             {
                 return Ok(t.access_token.clone());
             }
@@ -320,13 +324,13 @@ impl<S: TokenStore> TokenManager<S> {
 
         // A recent failure: do not ask the provider again yet.
         if let Some((until, cause)) = &state.cooldown {
-            let now = Instant::now();
+            let now = self.now();
             if now < *until {
                 return match (&current, &want) {
-                    (Some(t), Want::Fresh) if !t.is_expired() => Ok(t.access_token.clone()),
+                    (Some(t), Want::Fresh) if !t.is_expired_at(now) => Ok(t.access_token.clone()),
                     _ => Err(ManagerError::RefreshFailed {
                         cause: cause.clone(),
-                        retry_in: *until - now,
+                        retry_in: (*until - now).to_std().unwrap_or_default(),
                     }),
                 };
             }
@@ -405,7 +409,7 @@ impl<S: TokenStore> TokenManager<S> {
                     (Some(a), Some(b)) => a.secret() != b.secret(),
                     _ => false,
                 };
-                if rotated && !latest.is_expired() {
+                if rotated && !latest.is_expired_at(self.now()) {
                     let t = self.set_cache(latest);
                     return Ok(t.access_token.clone());
                 }
@@ -422,9 +426,9 @@ impl<S: TokenStore> TokenManager<S> {
 
         let cause = Arc::new(err);
         let cooldown = self.inner.options.failure_cooldown;
-        state.cooldown = Some((Instant::now() + cooldown, cause.clone()));
+        state.cooldown = Some((time_add(self.now(), cooldown), cause.clone()));
         // The stored login is the newest one (this manager's cache came from the store).
-        if matches!(want, Want::Fresh) && !stored.is_expired() {
+        if matches!(want, Want::Fresh) && !stored.is_expired_at(self.now()) {
             tracing::warn!(key = %self.inner.key, error = %cause, "refresh failed; serving the access token that is still valid");
             let t = self.set_cache(stored);
             return Ok(t.access_token.clone());
@@ -434,6 +438,11 @@ impl<S: TokenStore> TokenManager<S> {
             cause,
             retry_in: cooldown,
         })
+    }
+
+    /// The current time by the client's clock.
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.client.now()
     }
 
     /// The delay before retry number `attempt`.

@@ -54,16 +54,24 @@ impl TokenSet {
     /// Whether the access token expires within `margin` from now (false when the
     /// provider gave no lifetime).
     pub fn expires_within(&self, margin: Duration) -> bool {
-        match (self.expires_at, chrono::Duration::from_std(margin)) {
-            (Some(at), Ok(margin)) => Utc::now() + margin >= at,
-            (Some(_), Err(_)) => true,
-            (None, _) => false,
-        }
+        self.expires_within_at(margin, Utc::now())
+    }
+
+    /// [`TokenSet::expires_within`] at the time `now` (from an injected
+    /// [`Clock`](crate::Clock)).
+    pub fn expires_within_at(&self, margin: Duration, now: DateTime<Utc>) -> bool {
+        self.expires_at
+            .is_some_and(|at| crate::protocol::time_add(now, margin) >= at)
     }
 
     /// Whether the access token has expired.
     pub fn is_expired(&self) -> bool {
-        self.expires_within(Duration::ZERO)
+        self.is_expired_at(Utc::now())
+    }
+
+    /// [`TokenSet::is_expired`] at the time `now`.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_within_at(Duration::ZERO, now)
     }
 
     /// A provider-specific value, such as QuickBooks' `realmId`.

@@ -471,14 +471,17 @@ async fn an_unknown_kid_is_refused_and_does_not_refetch_within_the_cooldown() {
 #[tokio::test]
 async fn after_the_cooldown_an_unknown_kid_fetches_again() {
     let p = Provider::start().await;
+    let clock = lexoffice_login::FixedClock::at_now();
     let client = p
         .client_with(p.settings().jwks_refetch_cooldown(Duration::from_secs(1)))
-        .await;
+        .await
+        .with_clock(std::sync::Arc::new(clock.clone()));
     let stranger = Key::ec("never-published");
     let login = |p: &Provider, login: &Login| stranger.sign(&p.claims(login));
     p.login_with_id_token(&client, login).await.unwrap_err();
+    // with_clock starts with empty caches: one fetch, then the forced one.
     assert_eq!(p.requests_to("/jwks").await.len(), 2);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     p.login_with_id_token(&client, login).await.unwrap_err();
     assert_eq!(p.requests_to("/jwks").await.len(), 3);
 }

@@ -67,3 +67,24 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The clock handle the library passes around.
+pub(crate) type SharedClock = Arc<dyn Clock>;
+
+/// The system clock, shared.
+pub(crate) fn system() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+/// `now + d`, saturating at the end of time (a huge margin never panics).
+pub(crate) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Whether `since + d` is still ahead of `now`.
+pub(crate) fn within(since: DateTime<Utc>, d: Duration, now: DateTime<Utc>) -> bool {
+    now < add(since, d)
+}

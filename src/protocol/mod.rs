@@ -11,6 +11,7 @@ mod params;
 mod url_rules;
 
 pub use client_auth::ClientAuthMethod;
+pub(crate) use clock::{add as time_add, system as system_clock, within, SharedClock};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use endpoint::{
     ApiBaseUrl, AuthUrl, DiscoveryUrl, Endpoint, EndpointUrl, JwksUrl, RevocationUrl, TenantsUrl,
