@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, Profile};
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenKind, TokenManager, TokenSet};
-use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Sandbox};
+use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
 use reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};

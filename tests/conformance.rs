@@ -13,7 +13,7 @@ use lexoffice_login::api::{ApiClient, ApiOptions};
 use lexoffice_login::providers::Provider;
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenManager, TokenSet};
-use lexoffice_login_sandbox::{Profile, Sandbox};
+use lexoffice_login_sandbox::{Sandbox, SandboxProfile};
 
 const STEPS: [&str; 6] = [
     "login",
@@ -30,12 +30,12 @@ fn results() -> &'static Mutex<BTreeMap<&'static str, Vec<&'static str>>> {
     R.get_or_init(Default::default)
 }
 
-fn profile_for(provider: Provider) -> Profile {
+fn profile_for(provider: Provider) -> SandboxProfile {
     match provider {
-        Provider::Lexoffice => Profile::Lexoffice,
-        Provider::Datev => Profile::Datev,
-        Provider::Xero => Profile::Xero,
-        Provider::QuickBooks => Profile::QuickBooks,
+        Provider::Lexoffice => SandboxProfile::Lexoffice,
+        Provider::Datev => SandboxProfile::Datev,
+        Provider::Xero => SandboxProfile::Xero,
+        Provider::QuickBooks => SandboxProfile::QuickBooks,
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lexoffice_login::store::{EncryptionKey, FileStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager, TokenSet};
-use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Sandbox, SandboxBuilder};
+use lexoffice_login_sandbox::{Fault, Sandbox, SandboxBuilder, SandboxRoute as SbEndpoint};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

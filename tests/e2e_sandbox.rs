@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use lexoffice_login::{Client, Error, IdTokenProblem, Settings, SettingsBuilder, TokenSet};
-use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Profile, Sandbox, SandboxBuilder};
+use lexoffice_login_sandbox::{
+    Fault, Sandbox, SandboxBuilder, SandboxProfile, SandboxRoute as SbEndpoint,
+};
 
 fn settings_for(sandbox: &Sandbox) -> SettingsBuilder {
     sandbox
@@ -100,7 +102,7 @@ async fn discovery_path_login_userinfo_refresh_revoke() {
 
 #[tokio::test]
 async fn lexoffice_static_path_without_discovery_or_id_token() {
-    let sandbox = start(Sandbox::builder().profile(Profile::Lexoffice)).await;
+    let sandbox = start(Sandbox::builder().profile(SandboxProfile::Lexoffice)).await;
     // Discovery is really absent in this profile.
     let settings = Settings::builder(
         sandbox.issuer(),

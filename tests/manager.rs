@@ -11,9 +11,10 @@ use lexoffice_login::store::{
     STORE_KEY_ENV,
 };
 use lexoffice_login::{
-    AccessToken, Client, ManagerError, ManagerOptions, RefreshToken, Scopes, TokenManager, TokenSet,
+    AccessToken, Client, FixedClock, ManagerError, ManagerOptions, RefreshToken, Scopes,
+    TokenManager, TokenSet,
 };
-use lexoffice_login_sandbox::{Endpoint as SbEndpoint, Fault, Sandbox};
+use lexoffice_login_sandbox::{Fault, Sandbox, SandboxRoute as SbEndpoint};
 
 async fn start_sandbox() -> (Sandbox, Client) {
     let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
@@ -165,6 +166,8 @@ async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_serve_the_valid_token_then_recover() {
     let (sandbox, client) = start_sandbox().await;
+    let clock = FixedClock::at_now();
+    let client = client.with_clock(Arc::new(clock.clone()));
     let manager = TokenManager::new(client.clone(), MemoryStore::new(), key(), options());
     let old = login_expiring_in(&client, 60).await;
     manager.save_login(old.clone()).await.unwrap();
@@ -191,7 +194,8 @@ async fn transient_failures_serve_the_valid_token_then_recover() {
     );
     assert_eq!(sandbox.stats().token_grants("refresh_token"), 0);
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The cooldown (400 ms) passes on the injected clock, without waiting.
+    clock.advance(Duration::from_millis(500));
     let t = manager.access_token().await.unwrap();
     assert_ne!(t.secret(), old.access_token.secret());
     assert!(active(&sandbox, &t));
@@ -216,6 +220,8 @@ async fn a_transient_failure_is_retried_within_the_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_and_a_failing_provider_give_a_clear_error_and_a_cooldown() {
     let (sandbox, client) = start_sandbox().await;
+    let clock = FixedClock::at_now();
+    let client = client.with_clock(Arc::new(clock.clone()));
     let manager = TokenManager::new(client.clone(), MemoryStore::new(), key(), options());
     manager
         .save_login(login_expiring_in(&client, -1).await)
@@ -229,7 +235,8 @@ async fn an_expired_token_and_a_failing_provider_give_a_clear_error_and_a_cooldo
     let err = manager.access_token().await.unwrap_err();
     assert!(matches!(err, ManagerError::RefreshFailed { .. }), "{err}");
     assert_eq!(sandbox.stats().requests(SbEndpoint::Token) - before, 3);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The cooldown (400 ms) passes on the injected clock, without waiting.
+    clock.advance(Duration::from_millis(500));
     let t = manager.access_token().await.unwrap();
     assert!(active(&sandbox, &t));
 }

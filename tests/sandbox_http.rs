@@ -9,7 +9,8 @@ use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lexoffice_login_sandbox::{
-    ClientAuth, Endpoint, Fault, Profile, Sandbox, SandboxBuilder, SandboxClient, TestUser,
+    ClientAuth, Fault, Sandbox, SandboxBuilder, SandboxClient, SandboxProfile, SandboxRoute,
+    TestUser,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
@@ -157,8 +158,8 @@ async fn discovery_and_jwks_shape() {
     assert!(keys[0]["kid"].is_string() && keys[0]["n"].is_string());
     assert!(keys[0].get("d").is_none(), "no private parts");
     let st = sb.stats();
-    assert_eq!(st.requests(Endpoint::Discovery), 1);
-    assert_eq!(st.requests(Endpoint::Jwks), 1);
+    assert_eq!(st.requests(SandboxRoute::Discovery), 1);
+    assert_eq!(st.requests(SandboxRoute::Jwks), 1);
 }
 
 #[tokio::test]
@@ -605,7 +606,7 @@ async fn revocation() {
         error_of(resp).await,
         (StatusCode::UNAUTHORIZED, "invalid_client".into())
     );
-    assert_eq!(sb.stats().requests(Endpoint::Revoke), 4);
+    assert_eq!(sb.stats().requests(SandboxRoute::Revoke), 4);
 }
 
 #[tokio::test]
@@ -781,7 +782,7 @@ async fn api(sb: &Sandbox, path: &str, at: &str) -> Response {
 
 #[tokio::test]
 async fn lexoffice_api_auth_scope_and_rate_limit() {
-    let sb = start(Sandbox::builder().profile(Profile::Lexoffice)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Lexoffice)).await;
     let t = login(&sb, "profile.read").await;
     let at = s(&t, "access_token");
     let resp = api(&sb, "/v1/profile", &at).await;
@@ -845,7 +846,7 @@ async fn lexoffice_api_auth_scope_and_rate_limit() {
         api(&sb, "/v1/profile", &at).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(sb.stats().requests(Endpoint::Profile), 7);
+    assert_eq!(sb.stats().requests(SandboxRoute::Profile), 7);
 }
 
 #[tokio::test]
@@ -914,7 +915,7 @@ async fn token_faults() {
     assert!(err.is_timeout(), "{err}");
     // Faults are used up; the code was never consumed.
     assert_eq!(exchange(&sb, &c, VERIFIER).await.status(), StatusCode::OK);
-    assert_eq!(sb.stats().requests(Endpoint::Token), 4);
+    assert_eq!(sb.stats().requests(SandboxRoute::Token), 4);
     sb.shutdown().await;
 }
 
@@ -937,8 +938,8 @@ async fn clock_offset_moves_iat() {
 
 #[tokio::test]
 async fn lexoffice_profile_differences() {
-    let sb = start(Sandbox::builder().profile(Profile::Lexoffice)).await;
-    assert_eq!(sb.profile(), Profile::Lexoffice);
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Lexoffice)).await;
+    assert_eq!(sb.profile(), SandboxProfile::Lexoffice);
     let resp = http()
         .get(sb.url("/.well-known/openid-configuration"))
         .send()
@@ -994,7 +995,7 @@ async fn lexoffice_profile_differences() {
     );
     // A post client cannot even be registered in this profile.
     let err = Sandbox::builder()
-        .profile(Profile::Lexoffice)
+        .profile(SandboxProfile::Lexoffice)
         .client(SandboxClient::confidential("p", "s").auth_method(ClientAuth::ClientSecretPost))
         .start()
         .await

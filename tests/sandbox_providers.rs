@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lexoffice_login::{Client, ClientAuthMethod, SettingsBuilder, TokenSet};
 use lexoffice_login_sandbox::{
-    ClientAuth, Endpoint as SbEndpoint, Profile, Sandbox, SandboxBuilder, SandboxClient,
+    ClientAuth, Sandbox, SandboxBuilder, SandboxClient, SandboxProfile, SandboxRoute as SbEndpoint,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -59,8 +59,8 @@ fn host_of(u: &str) -> String {
 
 #[tokio::test]
 async fn datev_discovery_second_host_login_and_api() {
-    let sb = start(Sandbox::builder().profile(Profile::Datev)).await;
-    assert_eq!(sb.profile(), Profile::Datev);
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Datev)).await;
+    assert_eq!(sb.profile(), SandboxProfile::Datev);
     let second = sb
         .second_host()
         .expect("DATEV has a second host")
@@ -213,7 +213,7 @@ async fn datev_discovery_second_host_login_and_api() {
 
 #[tokio::test]
 async fn datev_requires_nonce_pkce_and_basic() {
-    let sb = start(Sandbox::builder().profile(Profile::Datev)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Datev)).await;
 
     let resp = authorize(&sb, &[("nonce", "")]).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
@@ -270,7 +270,7 @@ async fn datev_requires_nonce_pkce_and_basic() {
 
     // DATEV clients are confidential with client_secret_basic.
     let err = Sandbox::builder()
-        .profile(Profile::Datev)
+        .profile(SandboxProfile::Datev)
         .client(
             SandboxClient::confidential("c", "s")
                 .auth_method(ClientAuth::ClientSecretPost)
@@ -286,7 +286,7 @@ async fn datev_requires_nonce_pkce_and_basic() {
 
 #[tokio::test]
 async fn xero_public_client_login_and_refresh_grace() {
-    let sb = start(Sandbox::builder().profile(Profile::Xero)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Xero)).await;
     assert_eq!(sb.client_secret(), None);
     assert_eq!(sb.clients()[0].auth(), ClientAuth::None);
     let settings = settings_for(&sb).build().unwrap();
@@ -334,7 +334,7 @@ async fn xero_public_client_login_and_refresh_grace() {
     assert!(err.is_invalid_grant(), "{err}");
 
     // Without offline_access there is no refresh token.
-    let sb = start(Sandbox::builder().profile(Profile::Xero)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Xero)).await;
     let client = Client::connect(
         settings_for(&sb)
             .scopes(["openid", "profile", "accounting.settings"])
@@ -349,7 +349,7 @@ async fn xero_public_client_login_and_refresh_grace() {
 
 #[tokio::test]
 async fn xero_connections_tenant_header_and_revocation() {
-    let sb = start(Sandbox::builder().profile(Profile::Xero)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::Xero)).await;
     let client = client_for(&sb).await;
     let a = login(&sb, &client).await;
     let b = login(&sb, &client).await;
@@ -418,7 +418,7 @@ async fn xero_connections_tenant_header_and_revocation() {
 
 #[tokio::test]
 async fn quickbooks_discovery_realm_aud_and_extras() {
-    let sb = start(Sandbox::builder().profile(Profile::QuickBooks)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::QuickBooks)).await;
     let (status, _) = get_json(http().get(sb.url("/.well-known/openid-configuration"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, doc) = get_json(http().get(sb.url("/.well-known/openid_configuration"))).await;
@@ -495,7 +495,7 @@ async fn quickbooks_discovery_realm_aud_and_extras() {
 
 #[tokio::test]
 async fn quickbooks_pkce_optional() {
-    let sb = start(Sandbox::builder().profile(Profile::QuickBooks)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::QuickBooks)).await;
     let resp = authorize(
         &sb,
         &[
@@ -529,7 +529,7 @@ async fn quickbooks_pkce_optional() {
 
 #[tokio::test]
 async fn quickbooks_refresh_token_changes_only_after_24_hours() {
-    let sb = start(Sandbox::builder().profile(Profile::QuickBooks)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::QuickBooks)).await;
     // No openid: the refreshed ID token would be dated 25 hours ahead of the client.
     let client = Client::connect(
         settings_for(&sb)
@@ -571,7 +571,7 @@ async fn quickbooks_refresh_token_changes_only_after_24_hours() {
 
 #[tokio::test]
 async fn quickbooks_revocation_takes_json_only() {
-    let sb = start(Sandbox::builder().profile(Profile::QuickBooks)).await;
+    let sb = start(Sandbox::builder().profile(SandboxProfile::QuickBooks)).await;
     let client = client_for(&sb).await;
     let tokens = login(&sb, &client).await;
     let rt = tokens.refresh_token.as_ref().unwrap().secret().clone();
@@ -617,11 +617,11 @@ async fn quickbooks_revocation_takes_json_only() {
 #[tokio::test]
 async fn every_profile_logs_in_with_its_default_settings() {
     for profile in [
-        Profile::Oidc,
-        Profile::Lexoffice,
-        Profile::Datev,
-        Profile::Xero,
-        Profile::QuickBooks,
+        SandboxProfile::Oidc,
+        SandboxProfile::Lexoffice,
+        SandboxProfile::Datev,
+        SandboxProfile::Xero,
+        SandboxProfile::QuickBooks,
     ] {
         let sb = start(Sandbox::builder().profile(profile)).await;
         let client = client_for(&sb).await;
@@ -632,9 +632,9 @@ async fn every_profile_logs_in_with_its_default_settings() {
             1,
             "{profile:?}"
         );
-        assert_eq!(sb.second_host().is_some(), profile == Profile::Datev);
+        assert_eq!(sb.second_host().is_some(), profile == SandboxProfile::Datev);
         let (status, _) = get_json(http().get(sb.url("/.well-known/openid_configuration"))).await;
-        let want = if profile == Profile::QuickBooks {
+        let want = if profile == SandboxProfile::QuickBooks {
             StatusCode::OK
         } else {
             StatusCode::NOT_FOUND

@@ -1,6 +1,6 @@
 //! `sandbox`: the local sandbox issuer, in the foreground until Ctrl-C.
 
-use lexoffice_login_sandbox::{Profile, Sandbox};
+use lexoffice_login_sandbox::{Sandbox, SandboxProfile};
 use serde_json::json;
 
 use crate::args::SandboxArgs;
@@ -12,9 +12,9 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     // Caught before the sandbox says it is ready, so that a stop right after is clean.
     let mut stop = Stop::install();
     let profile = if args.lexoffice {
-        Profile::Lexoffice
+        SandboxProfile::Lexoffice
     } else {
-        Profile::Oidc
+        SandboxProfile::Oidc
     };
     let sandbox = Sandbox::builder()
         .profile(profile)
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
             }
         )?;
         outln!("  {:<15} {}", "issuer", sandbox.issuer())?;
-        if profile == Profile::Oidc {
+        if profile == SandboxProfile::Oidc {
             outln!(
                 "  {:<15} {}",
                 "discovery",

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lexoffice_login_sandbox::{Endpoint, Sandbox};
+use lexoffice_login_sandbox::{Sandbox, SandboxRoute};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -362,7 +362,7 @@ async fn login_token_whoami_status_and_logout() {
         .any(|s| s == "profile.read"));
     assert!(v["expires_in_secs"].as_i64().unwrap() > 3000);
 
-    let discoveries = world.sandbox.stats().requests(Endpoint::Discovery);
+    let discoveries = world.sandbox.stats().requests(SandboxRoute::Discovery);
     let token = world.run_ok(&["token"], 0).await;
     assert_eq!(token.stdout.lines().count(), 1, "{}", token.describe());
     assert!(token.stderr.is_empty(), "{}", token.describe());
@@ -373,7 +373,7 @@ async fn login_token_whoami_status_and_logout() {
     // The fast path: a fresh token is printed without asking the provider anything.
     world.run_ok(&["token"], 0).await;
     assert_eq!(
-        world.sandbox.stats().requests(Endpoint::Discovery),
+        world.sandbox.stats().requests(SandboxRoute::Discovery),
         discoveries
     );
 
@@ -394,7 +394,7 @@ async fn login_token_whoami_status_and_logout() {
         v["profile"]["organizationId"],
         "5c9f2d1e-0000-4000-8000-000000000001"
     );
-    assert_eq!(world.sandbox.stats().requests(Endpoint::Profile), 1);
+    assert_eq!(world.sandbox.stats().requests(SandboxRoute::Profile), 1);
 
     let refresh = stored_refresh_token(&world);
     let logout = world.run_ok(&["logout"], 0).await;
@@ -854,9 +854,9 @@ async fn ctrl_c_during_login_exits_130_and_keeps_the_earlier_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
-    use lexoffice_login_sandbox::Profile;
+    use lexoffice_login_sandbox::SandboxProfile;
     let sandbox = Sandbox::builder()
-        .profile(Profile::Lexoffice)
+        .profile(SandboxProfile::Lexoffice)
         .start()
         .await
         .unwrap();
@@ -908,7 +908,7 @@ async fn without_an_id_token_whoami_asks_the_lexoffice_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provider_flag_selects_the_preset_and_discover_reports_its_quirks() {
     let sandbox = Sandbox::builder()
-        .profile(lexoffice_login_sandbox::Profile::QuickBooks)
+        .profile(lexoffice_login_sandbox::SandboxProfile::QuickBooks)
         .start()
         .await
         .expect("sandbox");

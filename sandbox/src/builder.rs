@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use tokio::sync::{oneshot, watch};
 
 use super::config::{
-    ClientAuth, Profile, SandboxClient, TestUser, DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI,
+    ClientAuth, SandboxClient, SandboxProfile, TestUser, DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI,
 };
 use super::keys::KeySet;
 use super::state::{Config, Shared, Store};
@@ -20,7 +20,7 @@ use super::{routes, Sandbox, SandboxError};
 /// Settings of a [`Sandbox`]; [`SandboxBuilder::start`] runs it.
 #[derive(Debug, Clone)]
 pub struct SandboxBuilder {
-    profile: Profile,
+    profile: SandboxProfile,
     port: u16,
     clients: Vec<SandboxClient>,
     users: Vec<TestUser>,
@@ -40,7 +40,7 @@ pub struct SandboxBuilder {
 impl Default for SandboxBuilder {
     fn default() -> Self {
         Self {
-            profile: Profile::Oidc,
+            profile: SandboxProfile::Oidc,
             port: 0,
             clients: Vec::new(),
             users: Vec::new(),
@@ -60,21 +60,21 @@ impl Default for SandboxBuilder {
 }
 
 impl SandboxBuilder {
-    /// The provider to imitate (default [`Profile::Oidc`]).
-    pub fn profile(mut self, profile: Profile) -> Self {
+    /// The provider to imitate (default [`SandboxProfile::Oidc`]).
+    pub fn profile(mut self, profile: SandboxProfile) -> Self {
         self.profile = profile;
         self
     }
 
     /// The loopback port of the issuer (default 0: any free port). The second host of
-    /// [`Profile::Datev`] always takes any free port.
+    /// [`SandboxProfile::Datev`] always takes any free port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
 
     /// Registers a client. The first call replaces the default client
-    /// ([`SandboxClient::default_client`]; in [`Profile::Xero`] the public client
+    /// ([`SandboxClient::default_client`]; in [`SandboxProfile::Xero`] the public client
     /// [`SandboxClient::public`] with the same id and redirect URI); the first registered
     /// client is the one [`Sandbox::client_id`] reports.
     pub fn client(mut self, client: SandboxClient) -> Self {
@@ -96,8 +96,8 @@ impl SandboxBuilder {
         self
     }
 
-    /// Access token lifetime (default 3600 s; 900 s in [`Profile::Datev`], 1800 s in
-    /// [`Profile::Xero`]).
+    /// Access token lifetime (default 3600 s; 900 s in [`SandboxProfile::Datev`], 1800 s in
+    /// [`SandboxProfile::Xero`]).
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_token_ttl = Some(ttl);
         self
@@ -110,7 +110,7 @@ impl SandboxBuilder {
     }
 
     /// Issue a new refresh token on every refresh (default `true`). Without rotation the
-    /// same refresh token is returned again. In [`Profile::QuickBooks`] rotation happens
+    /// same refresh token is returned again. In [`SandboxProfile::QuickBooks`] rotation happens
     /// only once the presented refresh token is 24 hours old (sandbox clock).
     pub fn rotate_refresh_tokens(mut self, on: bool) -> Self {
         self.rotate_refresh_tokens = on;
@@ -118,14 +118,14 @@ impl SandboxBuilder {
     }
 
     /// How long a rotated refresh token keeps working (default 0: not at all; 30 minutes
-    /// in [`Profile::Xero`]).
+    /// in [`SandboxProfile::Xero`]).
     pub fn refresh_grace_period(mut self, grace: Duration) -> Self {
         self.refresh_grace_period = Some(grace);
         self
     }
 
     /// Revoke the whole token family when a rotated refresh token is presented after its
-    /// grace period (default `true`; `false` in [`Profile::QuickBooks`], where a replaced
+    /// grace period (default `true`; `false` in [`SandboxProfile::QuickBooks`], where a replaced
     /// refresh token only fails itself).
     pub fn reuse_detection(mut self, on: bool) -> Self {
         self.reuse_detection = Some(on);
@@ -158,8 +158,8 @@ impl SandboxBuilder {
     }
 
     /// Whether authorize requests must carry an S256 `code_challenge`. Default: required
-    /// in [`Profile::Oidc`], [`Profile::Datev`] and [`Profile::Xero`]; optional in
-    /// [`Profile::Lexoffice`] and [`Profile::QuickBooks`] (neither documents PKCE; a
+    /// in [`SandboxProfile::Oidc`], [`SandboxProfile::Datev`] and [`SandboxProfile::Xero`]; optional in
+    /// [`SandboxProfile::Lexoffice`] and [`SandboxProfile::QuickBooks`] (neither documents PKCE; a
     /// challenge that is sent is checked). `plain` is always refused.
     pub fn require_pkce(mut self, on: bool) -> Self {
         self.require_pkce = Some(on);
@@ -167,7 +167,7 @@ impl SandboxBuilder {
     }
 
     /// Binds `127.0.0.1:port` and serves the sandbox in a background task of the
-    /// current tokio runtime. [`Profile::Datev`] also binds a second listener on
+    /// current tokio runtime. [`SandboxProfile::Datev`] also binds a second listener on
     /// `127.0.0.1` (any free port), announced as `http://localhost:PORT`.
     pub async fn start(self) -> Result<Sandbox, SandboxError> {
         let config = self.config()?;
@@ -242,7 +242,7 @@ impl SandboxBuilder {
     fn config(&self) -> Result<Config, SandboxError> {
         let mut clients = if self.clients.is_empty() {
             vec![match self.profile {
-                Profile::Xero => {
+                SandboxProfile::Xero => {
                     SandboxClient::public(DEFAULT_CLIENT_ID).redirect_uri(DEFAULT_REDIRECT_URI)
                 }
                 _ => SandboxClient::default_client(),
@@ -274,7 +274,7 @@ impl SandboxBuilder {
             }
             let basic_only = matches!(
                 self.profile,
-                Profile::Lexoffice | Profile::Datev | Profile::QuickBooks
+                SandboxProfile::Lexoffice | SandboxProfile::Datev | SandboxProfile::QuickBooks
             );
             if basic_only && c.auth != ClientAuth::ClientSecretBasic {
                 return Err(SandboxError::Config(format!(
@@ -299,11 +299,11 @@ impl SandboxBuilder {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let p = self.profile;
         let default_ttl = match p {
-            Profile::Datev => 900,
-            Profile::Xero => 1800,
+            SandboxProfile::Datev => 900,
+            SandboxProfile::Xero => 1800,
             _ => 3600,
         };
-        let default_grace = if p == Profile::Xero { 1800 } else { 0 };
+        let default_grace = if p == SandboxProfile::Xero { 1800 } else { 0 };
         Ok(Config {
             profile: p,
             clients,
@@ -313,14 +313,17 @@ impl SandboxBuilder {
             code_lifetime: secs(self.code_lifetime).max(1),
             rotate_refresh_tokens: self.rotate_refresh_tokens,
             refresh_grace: self.refresh_grace_period.map_or(default_grace, secs),
-            reuse_detection: self.reuse_detection.unwrap_or(p != Profile::QuickBooks),
+            reuse_detection: self
+                .reuse_detection
+                .unwrap_or(p != SandboxProfile::QuickBooks),
             rate_limit_per_second: self.rate_limit_per_second,
-            require_pkce: self
-                .require_pkce
-                .unwrap_or(matches!(p, Profile::Oidc | Profile::Datev | Profile::Xero)),
+            require_pkce: self.require_pkce.unwrap_or(matches!(
+                p,
+                SandboxProfile::Oidc | SandboxProfile::Datev | SandboxProfile::Xero
+            )),
             refresh_idle_limit: match p {
-                Profile::Xero => Some(60 * 86_400),
-                Profile::QuickBooks => Some(super::QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN),
+                SandboxProfile::Xero => Some(60 * 86_400),
+                SandboxProfile::QuickBooks => Some(super::QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN),
                 _ => None,
             },
         })

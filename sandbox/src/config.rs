@@ -2,7 +2,7 @@
 
 /// Which provider the sandbox imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Profile {
+pub enum SandboxProfile {
     /// A standard OpenID provider: discovery document, JWKS, ID tokens, PKCE required.
     #[default]
     Oidc,
@@ -38,10 +38,10 @@ pub enum Profile {
     QuickBooks,
 }
 
-impl Profile {
+impl SandboxProfile {
     /// Whether token, revocation, userinfo and JWKS are served on the second host.
     pub(crate) fn has_second_host(self) -> bool {
-        self == Profile::Datev
+        self == SandboxProfile::Datev
     }
 }
 
@@ -222,7 +222,7 @@ impl TestUser {
 }
 
 /// A Xero organisation (tenant) as listed by the sandbox's `GET /connections` in
-/// [`Profile::Xero`] (see [`Sandbox::tenants`]).
+/// [`SandboxProfile::Xero`] (see [`Sandbox::tenants`]).
 ///
 /// [`Sandbox::tenants`]: super::Sandbox::tenants
 #[derive(Debug, Clone, PartialEq, Eq)]

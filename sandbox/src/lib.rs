@@ -1,5 +1,5 @@
 //! A local sandbox issuer: an in-process OpenID provider that behaves like lexoffice
-//! (or, with another [`Profile`], like DATEV, Xero or QuickBooks Online).
+//! (or, with another [`SandboxProfile`], like DATEV, Xero or QuickBooks Online).
 //!
 //! The sandbox is a real HTTP server on loopback (port 0 by default) with an authorize
 //! endpoint (auto-consent or an interactive HTML page), a token endpoint (authorization
@@ -10,34 +10,34 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lexoffice_login_sandbox::SandboxError> {
-//! use lexoffice_login_sandbox::{Profile, Sandbox};
-//! let sandbox = Sandbox::builder().profile(Profile::Lexoffice).start().await?;
+//! use lexoffice_login_sandbox::{SandboxProfile, Sandbox};
+//! let sandbox = Sandbox::builder().profile(SandboxProfile::Lexoffice).start().await?;
 //! println!("issuer {}", sandbox.issuer());
 //! println!("token endpoint {}", sandbox.url("/oauth2/token"));
 //! # Ok(()) }
 //! ```
 //!
-//! Routes (same paths in every [`Profile`]):
+//! Routes (same paths in every [`SandboxProfile`]):
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`Profile::Lexoffice`] and [`Profile::QuickBooks`]) |
-//! | GET | `/.well-known/openid_configuration` | discovery, [`Profile::QuickBooks`] only |
+//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`SandboxProfile::Lexoffice`] and [`SandboxProfile::QuickBooks`]) |
+//! | GET | `/.well-known/openid_configuration` | discovery, [`SandboxProfile::QuickBooks`] only |
 //! | GET | `/oauth2/jwks` | public signing keys |
 //! | GET | `/oauth2/authorize` | authorization request |
 //! | POST | `/oauth2/authorize/decision` | form of the interactive consent page |
 //! | POST | `/oauth2/token` | token endpoint |
-//! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body in [`Profile::QuickBooks`]) |
+//! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body in [`SandboxProfile::QuickBooks`]) |
 //! | GET | `/oauth2/userinfo` | OIDC userinfo |
 //! | POST | `/oauth2/introspect` | RFC 7662 introspection |
-//! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`; [`Profile::Oidc`], [`Profile::Lexoffice`]) |
-//! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`; [`Profile::Oidc`], [`Profile::Lexoffice`]) |
+//! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]) |
+//! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]) |
 //! | GET | `/datev/api/clients` | DATEV clients (scope `datev:accounting:clients`, header `X-DATEV-Client-Id`) |
 //! | GET | `/connections` | Xero tenants of the login |
 //! | GET | `/api.xro/2.0/Organisation` | Xero organisation (header `xero-tenant-id`, scope `accounting.settings[.read]`) |
 //! | GET | `/v3/company/{realmId}/companyinfo/{realmId}` | QuickBooks company (scope `com.intuit.quickbooks.accounting`) |
 //!
-//! In [`Profile::Datev`] the jwks, token, revoke, userinfo and introspect routes and the
+//! In [`SandboxProfile::Datev`] the jwks, token, revoke, userinfo and introspect routes and the
 //! DATEV API are served only on the second host ([`Sandbox::second_host_url`]); the
 //! issuer host serves discovery and authorize. The provider API routes answer only in
 //! their profile (404 elsewhere) and have no rate limit.
@@ -64,11 +64,11 @@ use tokio::task::JoinHandle;
 
 pub use builder::SandboxBuilder;
 pub use config::{
-    ClientAuth, Fault, Profile, SandboxClient, Tenant, TestUser, DEFAULT_CLIENT_ID,
+    ClientAuth, Fault, SandboxClient, SandboxProfile, Tenant, TestUser, DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
 };
 pub use login::{auto_consent_login, follow_authorization};
-pub use stats::{Endpoint, Stats};
+pub use stats::{SandboxRoute, Stats};
 
 use state::{lock, Shared};
 
@@ -88,7 +88,7 @@ pub const LEXOFFICE_SCOPES: &[&str] = &[
 /// The OpenID Connect scopes the sandbox knows.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
-/// The scopes of [`Profile::Datev`].
+/// The scopes of [`SandboxProfile::Datev`].
 pub const DATEV_SCOPES: &[&str] = &[
     "openid",
     "profile",
@@ -99,7 +99,7 @@ pub const DATEV_SCOPES: &[&str] = &[
     "accounting:documents",
 ];
 
-/// The scopes of [`Profile::Xero`].
+/// The scopes of [`SandboxProfile::Xero`].
 pub const XERO_SCOPES: &[&str] = &[
     "openid",
     "profile",
@@ -113,7 +113,7 @@ pub const XERO_SCOPES: &[&str] = &[
     "accounting.contacts.read",
 ];
 
-/// The scopes of [`Profile::QuickBooks`].
+/// The scopes of [`SandboxProfile::QuickBooks`].
 pub const QUICKBOOKS_SCOPES: &[&str] = &[
     "com.intuit.quickbooks.accounting",
     "com.intuit.quickbooks.payment",
@@ -124,7 +124,7 @@ pub const QUICKBOOKS_SCOPES: &[&str] = &[
     "address",
 ];
 
-/// `x_refresh_token_expires_in` of [`Profile::QuickBooks`] (101 days, rolling): also
+/// `x_refresh_token_expires_in` of [`SandboxProfile::QuickBooks`] (101 days, rolling): also
 /// how long an unused QuickBooks refresh token keeps working.
 pub const QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN: i64 = 8_726_400;
 
@@ -133,16 +133,16 @@ pub const QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN: i64 = 8_726_400;
 pub const QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME: i64 = 5 * 365 * 86_400;
 
 /// The scopes the sandbox knows in `profile`.
-pub fn profile_scopes(profile: Profile) -> Vec<&'static str> {
+pub fn profile_scopes(profile: SandboxProfile) -> Vec<&'static str> {
     match profile {
-        Profile::Oidc | Profile::Lexoffice => OIDC_SCOPES
+        SandboxProfile::Oidc | SandboxProfile::Lexoffice => OIDC_SCOPES
             .iter()
             .chain(LEXOFFICE_SCOPES.iter())
             .copied()
             .collect(),
-        Profile::Datev => DATEV_SCOPES.to_vec(),
-        Profile::Xero => XERO_SCOPES.to_vec(),
-        Profile::QuickBooks => QUICKBOOKS_SCOPES.to_vec(),
+        SandboxProfile::Datev => DATEV_SCOPES.to_vec(),
+        SandboxProfile::Xero => XERO_SCOPES.to_vec(),
+        SandboxProfile::QuickBooks => QUICKBOOKS_SCOPES.to_vec(),
     }
 }
 
@@ -244,7 +244,7 @@ impl Sandbox {
 
     /// The second host, `http://localhost:PORT` without a trailing slash, in profiles
     /// that serve their endpoints on a host other than the issuer's
-    /// ([`Profile::Datev`]); `None` in the others.
+    /// ([`SandboxProfile::Datev`]); `None` in the others.
     pub fn second_host(&self) -> Option<&str> {
         self.shared.second_host.as_deref()
     }
@@ -258,7 +258,7 @@ impl Sandbox {
     }
 
     /// `path` on the host that serves token, revocation, userinfo, introspection, JWKS
-    /// and the provider API: the second host in [`Profile::Datev`], the issuer
+    /// and the provider API: the second host in [`SandboxProfile::Datev`], the issuer
     /// elsewhere. `sandbox.endpoint_url("/oauth2/token")` is the token endpoint in every
     /// profile.
     pub fn endpoint_url(&self, path: &str) -> url::Url {
@@ -266,7 +266,7 @@ impl Sandbox {
     }
 
     /// The Xero tenants the first test user (the one auto-consent logs in) is connected
-    /// to after a login in [`Profile::Xero`]: their company and a demo company.
+    /// to after a login in [`SandboxProfile::Xero`]: their company and a demo company.
     pub fn tenants(&self) -> Vec<Tenant> {
         self.users()
             .first()
@@ -275,7 +275,7 @@ impl Sandbox {
     }
 
     /// The QuickBooks company id (`realmId`) of the first test user, sent with the
-    /// redirect in [`Profile::QuickBooks`] (empty if there are no users).
+    /// redirect in [`SandboxProfile::QuickBooks`] (empty if there are no users).
     pub fn realm_id(&self) -> String {
         self.users()
             .first()
@@ -289,7 +289,7 @@ impl Sandbox {
     }
 
     /// The profile the sandbox runs.
-    pub fn profile(&self) -> Profile {
+    pub fn profile(&self) -> SandboxProfile {
         self.shared.config.profile
     }
 

@@ -3,23 +3,23 @@
 
 use lexoffice_login::{Client, Error, Settings, SettingsBuilder, TokenSet};
 
-use super::{Profile, Sandbox};
+use super::{Sandbox, SandboxProfile};
 
 impl Sandbox {
     /// Settings for the sandbox's default client: issuer, client id and secret (or
-    /// client authentication `none` for a public client, as in [`Profile::Xero`]),
+    /// client authentication `none` for a public client, as in [`SandboxProfile::Xero`]),
     /// redirect URI, and scopes the profile offers. Adjust before `build()`.
     ///
-    /// - [`Profile::Oidc`]: `openid profile email offline_access profile.read
+    /// - [`SandboxProfile::Oidc`]: `openid profile email offline_access profile.read
     ///   contacts.read`, discovery.
-    /// - [`Profile::Lexoffice`]: `profile.read contacts.read`; static endpoints (no
+    /// - [`SandboxProfile::Lexoffice`]: `profile.read contacts.read`; static endpoints (no
     ///   discovery).
-    /// - [`Profile::Datev`]: `openid profile email account_id offline_access
+    /// - [`SandboxProfile::Datev`]: `openid profile email account_id offline_access
     ///   datev:accounting:clients accounting:documents`, discovery (which points at the
     ///   second host), and the authorize parameter `enableWindowsSso=true`.
-    /// - [`Profile::Xero`]: `openid profile email offline_access accounting.settings
+    /// - [`SandboxProfile::Xero`]: `openid profile email offline_access accounting.settings
     ///   accounting.transactions`, discovery.
-    /// - [`Profile::QuickBooks`]: `openid profile email com.intuit.quickbooks.accounting`,
+    /// - [`SandboxProfile::QuickBooks`]: `openid profile email com.intuit.quickbooks.accounting`,
     ///   discovery from `{issuer}/.well-known/openid_configuration`.
     ///
     /// ```
@@ -40,7 +40,7 @@ impl Sandbox {
             None => builder.client_auth(lexoffice_login::ClientAuthMethod::None),
         };
         match self.profile() {
-            Profile::Oidc => builder.scopes([
+            SandboxProfile::Oidc => builder.scopes([
                 "openid",
                 "profile",
                 "email",
@@ -48,7 +48,7 @@ impl Sandbox {
                 "profile.read",
                 "contacts.read",
             ]),
-            Profile::Lexoffice => {
+            SandboxProfile::Lexoffice => {
                 let url = |p: &str| self.url(p).to_string();
                 builder
                     .scopes(["profile.read", "contacts.read"])
@@ -61,7 +61,7 @@ impl Sandbox {
                         None,
                     )
             }
-            Profile::Datev => builder
+            SandboxProfile::Datev => builder
                 .scopes([
                     "openid",
                     "profile",
@@ -72,7 +72,7 @@ impl Sandbox {
                     "accounting:documents",
                 ])
                 .extra_authorize_param("enableWindowsSso", "true"),
-            Profile::Xero => builder.scopes([
+            SandboxProfile::Xero => builder.scopes([
                 "openid",
                 "profile",
                 "email",
@@ -80,7 +80,7 @@ impl Sandbox {
                 "accounting.settings",
                 "accounting.transactions",
             ]),
-            Profile::QuickBooks => builder
+            SandboxProfile::QuickBooks => builder
                 .scopes([
                     "openid",
                     "profile",

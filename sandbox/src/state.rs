@@ -10,14 +10,14 @@ use base64::Engine as _;
 use rand::RngCore;
 use tokio::sync::watch;
 
-use super::config::{Fault, Profile, SandboxClient, TestUser};
+use super::config::{Fault, SandboxClient, SandboxProfile, TestUser};
 use super::keys::KeySet;
-use super::stats::{Endpoint, Stats};
+use super::stats::{SandboxRoute, Stats};
 use super::Introspection;
 
 /// Immutable settings, fixed at start.
 pub(crate) struct Config {
-    pub profile: Profile,
+    pub profile: SandboxProfile,
     pub clients: Vec<SandboxClient>,
     pub users: Vec<TestUser>,
     pub interactive: bool,
@@ -122,7 +122,7 @@ impl Shared {
         self.send_iss.load(Ordering::Relaxed)
     }
 
-    pub fn count(&self, endpoint: Endpoint) {
+    pub fn count(&self, endpoint: SandboxRoute) {
         *lock(&self.stats).requests.entry(endpoint).or_insert(0) += 1;
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 /// The sandbox's HTTP endpoints, for [`Stats::requests`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
+pub enum SandboxRoute {
     /// `GET /.well-known/openid-configuration`.
     Discovery,
     /// `GET /oauth2/jwks`.
@@ -23,14 +23,14 @@ pub enum Endpoint {
     Profile,
     /// `GET /v1/contacts`.
     Contacts,
-    /// `GET /datev/api/clients` ([`Profile::Datev`](super::Profile::Datev)).
+    /// `GET /datev/api/clients` ([`SandboxProfile::Datev`](super::SandboxProfile::Datev)).
     DatevClients,
-    /// `GET /connections` ([`Profile::Xero`](super::Profile::Xero)).
+    /// `GET /connections` ([`SandboxProfile::Xero`](super::SandboxProfile::Xero)).
     XeroConnections,
-    /// `GET /api.xro/2.0/Organisation` ([`Profile::Xero`](super::Profile::Xero)).
+    /// `GET /api.xro/2.0/Organisation` ([`SandboxProfile::Xero`](super::SandboxProfile::Xero)).
     XeroOrganisation,
     /// `GET /v3/company/{realmId}/companyinfo/{realmId}`
-    /// ([`Profile::QuickBooks`](super::Profile::QuickBooks)).
+    /// ([`SandboxProfile::QuickBooks`](super::SandboxProfile::QuickBooks)).
     QuickBooksCompanyInfo,
 }
 
@@ -39,7 +39,7 @@ pub enum Endpoint {
 /// [`Sandbox::stats`]: super::Sandbox::stats
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub(crate) requests: HashMap<Endpoint, u64>,
+    pub(crate) requests: HashMap<SandboxRoute, u64>,
     pub(crate) grants: HashMap<String, u64>,
     pub(crate) refresh_reuse_detected: u64,
     pub(crate) rate_limited: u64,
@@ -49,7 +49,7 @@ pub struct Stats {
 
 impl Stats {
     /// Requests received by `endpoint` (all of them, failed ones included).
-    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+    pub fn requests(&self, endpoint: SandboxRoute) -> u64 {
         self.requests.get(&endpoint).copied().unwrap_or(0)
     }
 

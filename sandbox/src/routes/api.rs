@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::{bearer, parse_params};
 use crate::config::{derived_uuid, TestUser};
 use crate::state::{lock, random_token, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 
 /// Number of generated contacts per organization.
 const CONTACT_COUNT: usize = 60;
@@ -67,7 +67,7 @@ fn caller_user<'a>(s: &'a Shared, caller: &Caller) -> Result<&'a TestUser, Respo
 
 /// `GET /v1/profile` (scope `profile.read`).
 pub(super) async fn profile(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    s.count(Endpoint::Profile);
+    s.count(SandboxRoute::Profile);
     let caller = match authorize_call(&s, &headers, "profile.read") {
         Ok(c) => c,
         Err(resp) => return resp,
@@ -161,7 +161,7 @@ pub(super) async fn contacts(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    s.count(Endpoint::Contacts);
+    s.count(SandboxRoute::Contacts);
     let caller = match authorize_call(&s, &headers, "contacts.read") {
         Ok(c) => c,
         Err(resp) => return resp,

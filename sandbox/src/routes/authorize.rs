@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use url::{Host, Url};
 
 use super::{known_scope, parse_params, split_scope};
-use crate::config::{realm_of, Profile, SandboxClient};
+use crate::config::{realm_of, SandboxClient, SandboxProfile};
 use crate::html;
 use crate::state::{lock, random_token, AuthRequest, CodeRecord, Pending, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 
 /// How long an interactive consent page stays valid.
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
@@ -142,7 +142,7 @@ fn code_redirect(s: &Shared, req: &AuthRequest, sub: &str) -> Response {
     );
     tracing::debug!(client_id = %req.client_id, sub, "authorization code issued");
     // QuickBooks names the company the user picked next to the code.
-    let realm = (s.config.profile == Profile::QuickBooks)
+    let realm = (s.config.profile == SandboxProfile::QuickBooks)
         .then(|| s.config.user(sub).map(realm_of))
         .flatten();
     let mut params: Vec<(&str, &str)> = vec![("code", &code)];
@@ -160,7 +160,7 @@ fn valid_challenge(c: &str) -> bool {
 
 /// `GET /oauth2/authorize`.
 pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
-    s.count(Endpoint::Authorize);
+    s.count(SandboxRoute::Authorize);
     let (params, dups) = parse_lenient(q.unwrap_or_default().as_bytes());
     s.record_authorize_params(params.iter());
     if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
@@ -229,9 +229,11 @@ pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuer
     let scope = match params.get("scope") {
         Some(sc) => split_scope(sc),
         None => vec![match s.config.profile {
-            Profile::Oidc | Profile::Datev | Profile::Xero => "openid".to_string(),
-            Profile::Lexoffice => "profile.read".to_string(),
-            Profile::QuickBooks => "com.intuit.quickbooks.accounting".to_string(),
+            SandboxProfile::Oidc | SandboxProfile::Datev | SandboxProfile::Xero => {
+                "openid".to_string()
+            }
+            SandboxProfile::Lexoffice => "profile.read".to_string(),
+            SandboxProfile::QuickBooks => "com.intuit.quickbooks.accounting".to_string(),
         }],
     };
     if scope.is_empty() {
@@ -240,7 +242,7 @@ pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuer
     if let Some(unknown) = scope.iter().find(|sc| !known_scope(s.config.profile, sc)) {
         return fail("invalid_scope", &format!("unknown scope {unknown}"));
     }
-    if s.config.profile == Profile::Datev && !params.contains_key("nonce") {
+    if s.config.profile == SandboxProfile::Datev && !params.contains_key("nonce") {
         return fail("invalid_request", "nonce is required");
     }
     let request = AuthRequest {
@@ -282,7 +284,7 @@ pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuer
 
 /// `POST /oauth2/authorize/decision` (form of the consent page).
 pub(super) async fn decision(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    s.count(Endpoint::Authorize);
+    s.count(SandboxRoute::Authorize);
     let Ok(params) = parse_params(&body) else {
         return html::error_page(StatusCode::BAD_REQUEST, "repeated form field");
     };

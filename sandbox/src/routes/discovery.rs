@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::config::{ClientAuth, Profile};
+use crate::config::{ClientAuth, SandboxProfile};
 use crate::profile_scopes;
 use crate::state::{lock, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
@@ -19,9 +19,9 @@ fn not_found() -> Response {
 
 /// `GET /.well-known/openid-configuration` (404 in the Lexoffice and QuickBooks profiles).
 pub(super) async fn configuration(State(s): State<Arc<Shared>>) -> Response {
-    s.count(Endpoint::Discovery);
+    s.count(SandboxRoute::Discovery);
     match s.config.profile {
-        Profile::Lexoffice | Profile::QuickBooks => not_found(),
+        SandboxProfile::Lexoffice | SandboxProfile::QuickBooks => not_found(),
         _ => Json(document(&s)).into_response(),
     }
 }
@@ -29,7 +29,7 @@ pub(super) async fn configuration(State(s): State<Arc<Shared>>) -> Response {
 /// `GET /.well-known/openid_configuration` (QuickBooks' non-standard path; routed in
 /// that profile only).
 pub(super) async fn configuration_underscore(State(s): State<Arc<Shared>>) -> Response {
-    s.count(Endpoint::Discovery);
+    s.count(SandboxRoute::Discovery);
     Json(document(&s)).into_response()
 }
 
@@ -48,7 +48,7 @@ fn document(s: &Shared) -> Value {
     .map(ClientAuth::as_str)
     .collect();
     let algs = match profile {
-        Profile::Datev | Profile::QuickBooks => json!(["RS256"]),
+        SandboxProfile::Datev | SandboxProfile::QuickBooks => json!(["RS256"]),
         _ => json!(["RS256", "ES256"]),
     };
     let mut doc = json!({
@@ -68,7 +68,7 @@ fn document(s: &Shared) -> Value {
     });
     // DATEV publishes neither scopes, PKCE methods nor client authentication methods,
     // and no introspection endpoint.
-    if profile != Profile::Datev {
+    if profile != SandboxProfile::Datev {
         doc["introspection_endpoint"] = json!(format!("{base}/oauth2/introspect"));
         doc["scopes_supported"] = json!(scopes);
         doc["code_challenge_methods_supported"] = json!(["S256"]);
@@ -76,7 +76,7 @@ fn document(s: &Shared) -> Value {
         doc["revocation_endpoint_auth_methods_supported"] = json!(auth_methods);
         doc["introspection_endpoint_auth_methods_supported"] = json!(auth_methods);
     }
-    if profile == Profile::QuickBooks {
+    if profile == SandboxProfile::QuickBooks {
         doc["claims_supported"] = json!([
             "aud", "azp", "exp", "iat", "iss", "realmid", "sub", "nonce", "at_hash", "name",
             "email"
@@ -87,7 +87,7 @@ fn document(s: &Shared) -> Value {
 
 /// `GET /oauth2/jwks`.
 pub(super) async fn jwks(State(s): State<Arc<Shared>>) -> Response {
-    s.count(Endpoint::Jwks);
+    s.count(SandboxRoute::Jwks);
     let set = lock(&s.keys).jwks();
     Json(set).into_response()
 }

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::config::{ClientAuth, Profile, SandboxClient};
+use super::config::{ClientAuth, SandboxClient, SandboxProfile};
 use super::state::Shared;
 
 /// Which listener a router serves.
@@ -32,7 +32,7 @@ use super::state::Shared;
 pub(crate) enum Host {
     /// The issuer's host (the only one in most profiles).
     Issuer,
-    /// The second host of [`Profile::Datev`]: token, revocation, userinfo, JWKS, API.
+    /// The second host of [`SandboxProfile::Datev`]: token, revocation, userinfo, JWKS, API.
     Second,
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             )
             .route("/oauth2/authorize", get(authorize::authorize))
             .route("/oauth2/authorize/decision", post(authorize::decision));
-        if profile == Profile::QuickBooks {
+        if profile == SandboxProfile::QuickBooks {
             r = r.route(
                 "/.well-known/openid_configuration",
                 get(discovery::configuration_underscore),
@@ -65,17 +65,17 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             .route("/oauth2/introspect", post(revoke::introspect))
             .route("/oauth2/userinfo", get(userinfo::userinfo));
         r = match profile {
-            Profile::Oidc | Profile::Lexoffice => r
+            SandboxProfile::Oidc | SandboxProfile::Lexoffice => r
                 .route("/v1/profile", get(api::profile))
                 .route("/v1/contacts", get(api::contacts)),
-            Profile::Datev => r.route("/datev/api/clients", get(providers::datev_clients)),
-            Profile::Xero => r
+            SandboxProfile::Datev => r.route("/datev/api/clients", get(providers::datev_clients)),
+            SandboxProfile::Xero => r
                 .route("/connections", get(providers::xero_connections))
                 .route(
                     "/api.xro/2.0/Organisation",
                     get(providers::xero_organisation),
                 ),
-            Profile::QuickBooks => r.route(
+            SandboxProfile::QuickBooks => r.route(
                 "/v3/company/{realm}/companyinfo/{id}",
                 get(providers::quickbooks_company_info),
             ),
@@ -291,6 +291,6 @@ pub(crate) fn split_scope(scope: &str) -> Vec<String> {
 }
 
 /// Whether the sandbox knows the scope in `profile`.
-pub(crate) fn known_scope(profile: Profile, scope: &str) -> bool {
+pub(crate) fn known_scope(profile: SandboxProfile, scope: &str) -> bool {
     super::profile_scopes(profile).contains(&scope)
 }

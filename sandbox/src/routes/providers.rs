@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::bearer;
 use crate::config::{derived_uuid, realm_of, tenants_of, TestUser};
 use crate::state::{lock, random_token, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 
 /// What a valid bearer token says about its caller.
 struct Caller {
@@ -79,7 +79,7 @@ fn datev_error(status: StatusCode, error: &str, description: &str) -> Response {
 /// `X-DATEV-Client-Id` (400 if missing, 401 if it names another client than the token's),
 /// a bearer token (401) and scope `datev:accounting:clients` (403).
 pub(super) async fn datev_clients(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    s.count(Endpoint::DatevClients);
+    s.count(SandboxRoute::DatevClients);
     let Some(client_id) = header_str(&headers, "x-datev-client-id") else {
         return datev_error(
             StatusCode::BAD_REQUEST,
@@ -180,7 +180,7 @@ fn connected_tenants(s: &Shared, caller: &Caller) -> Vec<Value> {
 
 /// `GET /connections`: the tenants the login may call (bearer required, 401).
 pub(super) async fn xero_connections(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    s.count(Endpoint::XeroConnections);
+    s.count(SandboxRoute::XeroConnections);
     let Some(caller) = caller(&s, &headers) else {
         return xero_error(StatusCode::UNAUTHORIZED, "TokenInvalid");
     };
@@ -194,7 +194,7 @@ pub(super) async fn xero_organisation(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Response {
-    s.count(Endpoint::XeroOrganisation);
+    s.count(SandboxRoute::XeroOrganisation);
     let Some(caller) = caller(&s, &headers) else {
         return xero_error(StatusCode::UNAUTHORIZED, "TokenInvalid");
     };
@@ -275,7 +275,7 @@ pub(super) async fn quickbooks_company_info(
     Path((realm, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    s.count(Endpoint::QuickBooksCompanyInfo);
+    s.count(SandboxRoute::QuickBooksCompanyInfo);
     let Some(caller) = caller(&s, &headers) else {
         return intuit_auth_failed(&s);
     };

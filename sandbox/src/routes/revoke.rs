@@ -11,9 +11,9 @@ use axum::Json;
 use serde_json::Value;
 
 use super::{authenticate, authenticated_form, bad_request, no_store};
-use crate::config::Profile;
+use crate::config::SandboxProfile;
 use crate::state::{lock, Shared, Store};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 use crate::Introspection;
 
 /// QuickBooks' revocation body: `{"token": "..."}` as `application/json`.
@@ -53,8 +53,8 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    s.count(Endpoint::Revoke);
-    let read = if s.config.profile == Profile::QuickBooks {
+    s.count(SandboxRoute::Revoke);
+    let read = if s.config.profile == SandboxProfile::QuickBooks {
         json_params(&headers, &body)
             .and_then(|params| authenticate(&s, &headers, &params).map(|c| (params, c)))
     } else {
@@ -71,7 +71,7 @@ pub(super) async fn revoke(
     if let Some(family) = store.refresh.get(token).map(|r| r.family) {
         if owned_by(&store, family, &client.id) {
             store.revoke_family(family);
-            if s.config.profile == Profile::Xero {
+            if s.config.profile == SandboxProfile::Xero {
                 let sub = store.families.get(&family).map(|f| f.sub.clone());
                 if let Some(sub) = sub {
                     store.connections.remove(&(client.id.clone(), sub));
@@ -103,7 +103,7 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    s.count(Endpoint::Introspect);
+    s.count(SandboxRoute::Introspect);
     let (params, client) = match authenticated_form(&s, &headers, &body) {
         Ok(pc) => pc,
         Err(resp) => return resp,

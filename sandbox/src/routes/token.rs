@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
-use crate::config::{realm_of, Fault, Profile, SandboxClient};
+use crate::config::{realm_of, Fault, SandboxClient, SandboxProfile};
 use crate::html;
 use crate::state::{lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 use crate::{QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN, QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME};
 
 /// A QuickBooks refresh token is replaced once it is this old (24 h).
@@ -32,7 +32,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    s.count(Endpoint::Token);
+    s.count(SandboxRoute::Token);
     if let Some(fault) = s.take_fault() {
         tracing::debug!(?fault, "token endpoint: injected fault");
         return fault_response(&s, fault).await;
@@ -215,7 +215,7 @@ fn grant_code(
     }
     let (access_token, access) = new_access(s, family, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
-    if s.config.profile == Profile::Xero {
+    if s.config.profile == SandboxProfile::Xero {
         // The login connects the user's tenants to the app.
         store.connections.insert(
             (client.id.clone(), sub.clone()),
@@ -225,8 +225,10 @@ fn grant_code(
             },
         );
     }
-    let wants_refresh = matches!(s.config.profile, Profile::Lexoffice | Profile::QuickBooks)
-        || scope.iter().any(|sc| sc == "offline_access");
+    let wants_refresh = matches!(
+        s.config.profile,
+        SandboxProfile::Lexoffice | SandboxProfile::QuickBooks
+    ) || scope.iter().any(|sc| sc == "offline_access");
     let refresh_token = wants_refresh.then(|| {
         let t = random_token(32);
         store.refresh.insert(
@@ -321,7 +323,7 @@ fn grant_refresh(
     store.access.insert(access_token.clone(), access);
     // QuickBooks hands out the same refresh token until it is a day old.
     let rotate = cfg.rotate_refresh_tokens
-        && (cfg.profile != Profile::QuickBooks
+        && (cfg.profile != SandboxProfile::QuickBooks
             || now.saturating_sub(rec_iat) >= QUICKBOOKS_ROTATION_AGE);
     let refresh_token = if rotate {
         let t = random_token(32);
@@ -388,7 +390,7 @@ fn at_hash(access_token: &str) -> String {
 }
 
 fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool) -> Response {
-    let quickbooks = s.config.profile == Profile::QuickBooks;
+    let quickbooks = s.config.profile == SandboxProfile::QuickBooks;
     let has = |name: &str| issued.scope.iter().any(|sc| sc == name);
     let mut body = json!({
         "access_token": issued.access_token,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::bearer;
 use crate::state::{lock, Shared};
-use crate::stats::Endpoint;
+use crate::stats::SandboxRoute;
 
 fn bearer_error(status: StatusCode, challenge: &'static str) -> Response {
     (
@@ -26,7 +26,7 @@ fn bearer_error(status: StatusCode, challenge: &'static str) -> Response {
 /// `GET /oauth2/userinfo`: `sub`, plus `name` with scope `profile` and `email` with
 /// scope `email`. Needs an access token with scope `openid`.
 pub(super) async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    s.count(Endpoint::Userinfo);
+    s.count(SandboxRoute::Userinfo);
     let Some(token) = bearer(&headers) else {
         return bearer_error(StatusCode::UNAUTHORIZED, "Bearer realm=\"sandbox\"");
     };
