@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorKind;
+use crate::http::CappedBody;
 use crate::manager::{ManagerError, TokenManager};
 use crate::store::TokenStore;
 
@@ -557,12 +558,7 @@ impl<S: TokenStore> ApiClientBuilder<S> {
 
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(o.connect_timeout)
-                .timeout(o.request_timeout)
-                .user_agent(concat!("lexoffice-login/", env!("CARGO_PKG_VERSION")))
-                .build()
+            None => crate::http::client(o.connect_timeout, o.request_timeout)
                 .map_err(|e| ApiError::Config(format!("could not set up the HTTP client: {e}")))?,
         };
 
@@ -582,20 +578,11 @@ impl<S: TokenStore> ApiClientBuilder<S> {
 fn parse_base(base: &str) -> Result<url::Url, ApiError> {
     let url = url::Url::parse(base)
         .map_err(|e| ApiError::Config(format!("the API base URL {base:?} is not a URL ({e})")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(ApiError::Config(format!(
-                "the API base URL {url} is not https; the access token is only sent over https (plain http only to loopback hosts)"
-            )))
-        }
+    if !crate::protocol::is_secure_url(&url) {
+        return Err(ApiError::Config(format!(
+            "the API base URL {} is not https; the access token is only sent over https (plain http only to loopback hosts)",
+            crate::protocol::redact_url(&url)
+        )));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(ApiError::Config(format!(
@@ -860,24 +847,17 @@ impl<S: TokenStore> ApiClient<S> {
         label: &Label,
     ) -> Result<Vec<u8>, ApiError> {
         let max = self.inner.options.max_body;
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > max {
-                        return Err(ApiError::Http {
-                            method: label.method.clone(),
-                            path: label.path.clone(),
-                            reason: format!("the answer is larger than {max} bytes (max_body)"),
-                            maybe_processed: !is_idempotent(method),
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(body),
-                Err(e) => return Err(transport_error(&e, method, label)),
-            }
-        }
+        crate::http::read_capped(&mut resp, max)
+            .await
+            .map_err(|e| match e {
+                CappedBody::TooLarge => ApiError::Http {
+                    method: label.method.clone(),
+                    path: label.path.clone(),
+                    reason: format!("the answer is larger than {max} bytes (max_body)"),
+                    maybe_processed: !is_idempotent(method),
+                },
+                CappedBody::Transport(e) => transport_error(&e, method, label),
+            })
     }
 
     /// The delay before retry number `attempt`.

@@ -18,13 +18,21 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// Builds the HTTP client: timeouts from the settings, redirects never followed.
 pub(crate) fn build_client(settings: &Settings) -> Result<reqwest::Client, Error> {
+    client(settings.connect_timeout(), settings.request_timeout()).map_err(Error::HttpSetup)
+}
+
+/// The one HTTP client set-up of the library (provider and API alike): these timeouts,
+/// redirects never followed, this crate's user agent.
+pub(crate) fn client(
+    connect_timeout: std::time::Duration,
+    request_timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout())
-        .timeout(settings.request_timeout())
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
         .user_agent(concat!("lexoffice-login/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(Error::HttpSetup)
 }
 
 /// Sends a request, turning transport failures into errors that name the endpoint.
@@ -66,29 +74,43 @@ pub(crate) async fn read_answer(
     };
     let content_type = header(CONTENT_TYPE).unwrap_or_else(|| "no content type".to_owned());
     let location = header(LOCATION);
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(Error::MalformedResponse {
-                        endpoint,
-                        url: url.to_string(),
-                        detail: format!("the answer is larger than {MAX_BODY} bytes"),
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => return Err(Error::transport(endpoint, url, &e)),
-        }
-    }
+    let body = read_capped(&mut resp, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            CappedBody::TooLarge => Error::MalformedResponse {
+                endpoint,
+                url: url.to_string(),
+                detail: format!("the answer is larger than {MAX_BODY} bytes"),
+            },
+            CappedBody::Transport(e) => Error::transport(endpoint, url, &e),
+        })?;
     Ok(Answer {
         status,
         content_type,
         location,
         body,
     })
+}
+
+/// Why a body could not be read whole.
+pub(crate) enum CappedBody {
+    /// It is larger than the cap.
+    TooLarge,
+    /// The connection failed while reading.
+    Transport(reqwest::Error),
+}
+
+/// Reads an answer's body, refusing it once it grows past `max` bytes (before the rest
+/// arrives: a hostile server cannot make the client buffer more).
+pub(crate) async fn read_capped(resp: &mut Response, max: usize) -> Result<Vec<u8>, CappedBody> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(CappedBody::Transport)? {
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(CappedBody::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The error body of RFC 6749 5.2.

@@ -1,7 +1,7 @@
 //! [`FileStore`]: one file per login, encrypted at rest when a key is set.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
+use super::fs::{create_private_dir, open_private, sanitize};
 use super::{RefreshGuard, StoreError, StoreKey, TokenStore};
 use crate::tokens::TokenSet;
 
@@ -485,78 +486,6 @@ fn aad(name: &str) -> String {
 /// `_XX` (hex), so names are unambiguous and safe on every file system.
 fn file_name(key: &StoreKey) -> String {
     format!("{}.{}.json", sanitize(&key.env), sanitize(&key.profile))
-}
-
-fn sanitize(part: &str) -> String {
-    if part.is_empty() {
-        return "_".to_owned();
-    }
-    let mut out = String::with_capacity(part.len());
-    for b in part.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("_{b:02x}"));
-        }
-    }
-    out
-}
-
-fn open_private(path: &Path, create_new: bool, action: &'static str) -> Result<File, StoreError> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true);
-    if create_new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(false);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|source| StoreError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Creates `dir` for this user only (0700 on Unix). An existing directory is left as it
-/// is (the files in it are 0600 anyway), with a warning if others may list it.
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let io = |action: &'static str| {
-        move |source| StoreError::Io {
-            action,
-            path: dir.to_owned(),
-            source,
-        }
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        match fs::metadata(dir) {
-            Ok(meta) => {
-                if meta.permissions().mode() & 0o077 != 0 {
-                    tracing::warn!(dir = %dir.display(), "the token directory is accessible to other users; consider `chmod 700` on it");
-                }
-            }
-            Err(_) => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io("create the directory"))?;
-                // The umask may have narrowed the mode further, never widened it; set it
-                // exactly.
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                    .map_err(io("restrict the permissions of"))?;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    fs::create_dir_all(dir).map_err(io("create the directory"))?;
-    Ok(())
 }
 
 /// Makes a rename in `dir` durable.

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::fs::{create_private_dir, open_private, sanitize};
 use super::{RefreshGuard, StoreError, StoreKey, TokenStore};
 use crate::tokens::TokenSet;
 
@@ -235,7 +236,7 @@ impl TokenStore for KeyringStore {
         ));
         let file = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || open_lock_file(&path))
+            tokio::task::spawn_blocking(move || open_private(&path, false, "open the lock file"))
                 .await
                 .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))??
         };
@@ -449,54 +450,4 @@ fn default_lock_dir() -> PathBuf {
         .or_else(dirs::cache_dir)
         .unwrap_or_else(std::env::temp_dir)
         .join("lexoffice-login")
-}
-
-/// Bytes other than ASCII letters, digits and `-` as `_XX` (hex), like the FileStore's
-/// file names.
-fn sanitize(part: &str) -> String {
-    if part.is_empty() {
-        return "_".to_owned();
-    }
-    let mut out = String::with_capacity(part.len());
-    for b in part.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("_{b:02x}"));
-        }
-    }
-    out
-}
-
-fn open_lock_file(path: &Path) -> Result<File, StoreError> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|source| StoreError::Io {
-        action: "open the lock file",
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| StoreError::Io {
-        action: "create the directory",
-        path: dir.to_owned(),
-        source,
-    })
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::tokens::TokenSet;
 
 mod file;
+mod fs;
 mod memory;
 
 pub use file::{Encryption, EncryptionKey, FileStore, FileStoreBuilder, STORE_KEY_ENV};
