@@ -32,8 +32,14 @@
 //!
 //! Where a provider publishes OpenID Connect discovery, endpoints and supported scopes come
 //! from its metadata; where it does not (lexoffice's Partner API), they come from the
-//! configuration ([`Settings`]). The [`sandbox`] module (feature `sandbox`, on by default)
-//! runs a local issuer that behaves like lexoffice, for examples and tests.
+//! configuration ([`Settings`]). Provider facts (endpoints, API, quirks) come from one
+//! [`ProviderPreset`] per provider ([`providers`]). Errors say what to do
+//! ([`Error::kind`]).
+//!
+//! The crate `lexoffice-login-sandbox` (a dev-dependency) runs a local issuer that
+//! behaves like lexoffice, DATEV, Xero or QuickBooks Online, for examples and tests; the
+//! crate `lexoffice-login-cli` is the `lexoffice-login` command line. Neither is a
+//! dependency of this library.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 

@@ -199,6 +199,22 @@ impl FileStoreBuilder {
 /// [`TokenStore::lock_refresh`] takes an OS exclusive lock on `<file>.lock`, so holders
 /// in other processes wait for a refresh in progress; the OS drops the lock of a process
 /// that dies. Clones share the settings.
+///
+/// ```
+/// use lexoffice_login::store::{Encryption, EncryptionKey, FileStore, StoreKey, TokenStore};
+///
+/// # async fn run() -> Result<(), lexoffice_login::store::StoreError> {
+/// let dir = std::env::temp_dir().join(format!("filestore-doc-{}", std::process::id()));
+/// let store = FileStore::builder()
+///     .dir(&dir)
+///     .key(EncryptionKey::from_bytes([7; 32]))
+///     .require_encryption(true)
+///     .build()?;
+/// assert!(matches!(store.encryption(), Encryption::ChaCha20Poly1305));
+/// assert!(store.load(&StoreKey::new("production", "default")).await?.is_none());
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
