@@ -3,6 +3,7 @@
 
 use lexoffice_login::config::Discovery;
 use lexoffice_login::metadata::{self, ProviderMetadata};
+use lexoffice_login::protocol::{is_loopback, CLIENT_SECRET_VAR};
 use lexoffice_login::{Client, ClientAuthMethod, Settings};
 use serde_json::{json, Value};
 use url::Url;
@@ -67,7 +68,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
     if m.discovered {
         checks.push(Check::from_result(
             "issuer",
-            metadata::check_issuer_matches(&settings.issuer(), m),
+            metadata::check_issuer_matches(settings.issuer(), m),
             format!(
                 "set `issuer` (or LEXOFFICE_LOGIN_ISSUER) to exactly {:?}, if that is the provider you mean",
                 m.issuer
@@ -80,7 +81,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
         ));
         checks.push(Check::from_result(
             "scopes",
-            metadata::check_scopes_supported(&settings.scopes(), m),
+            metadata::check_scopes_supported(settings.scopes(), m),
             "remove the unsupported scopes from `scopes` (or LEXOFFICE_LOGIN_SCOPES)",
         ));
     }
@@ -137,14 +138,8 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
             )
         });
     }
-    let redirect = &settings.redirect_uri();
-    let loopback = redirect.scheme() == "http"
-        && match redirect.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
+    let redirect = settings.redirect_uri();
+    let loopback = redirect.scheme() == "http" && is_loopback(redirect);
     checks.push(if loopback {
         Check::ok("loopback redirect URI")
     } else {
@@ -166,7 +161,7 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
         checks.push(Check::problem(
             "client secret",
             "no client secret is set",
-            "set LEXOFFICE_LOGIN_CLIENT_SECRET",
+            format!("set {CLIENT_SECRET_VAR}"),
         ));
     }
     (checks, warnings)
@@ -184,6 +179,7 @@ fn list(v: &Option<Vec<String>>) -> String {
         .unwrap_or_else(|| "(not announced)".into())
 }
 
+/// `discover`: shows the metadata and the checks; exits 5 (or 4) when a check fails.
 pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
     let settings = ctx.settings()?;
     let (source, m) = match &settings.discovery() {

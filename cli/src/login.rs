@@ -11,6 +11,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use indicatif::{ProgressBar, ProgressStyle};
+use lexoffice_login::protocol::is_loopback;
 use lexoffice_login::{Client, Error, PendingLogin, TokenSet};
 use tokio::sync::{mpsc, oneshot};
 use url::{Host, Url};
@@ -100,6 +101,8 @@ impl IntoResponse for Page {
     }
 }
 
+/// HTML-escapes text for the pages above. The library has no public HTML helper (its
+/// sandbox crate keeps its own private one), so this stays the command line's.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -175,15 +178,15 @@ impl Progress {
 
 /// Where to listen: the redirect URI's loopback address and port.
 fn listen_address(ctx: &Ctx, redirect: &Url) -> Result<SocketAddr, CliError> {
+    // Which hosts are loopback is the library's rule; only the address to bind is ours.
     let ip = match redirect.host() {
-        Some(Host::Ipv4(ip)) if ip.is_loopback() => IpAddr::V4(ip),
-        Some(Host::Ipv6(ip)) if ip.is_loopback() => IpAddr::V6(ip),
-        Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        }
-        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        _ if redirect.scheme() != "http" || !is_loopback(redirect) => None,
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(Host::Domain(_)) => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        None => None,
     };
-    if redirect.scheme() != "http" || ip.is_unspecified() {
+    let Some(ip) = ip else {
         return Err(CliError::new(
             Exit::Config,
             format!(
@@ -196,11 +199,12 @@ fn listen_address(ctx: &Ctx, redirect: &Url) -> Result<SocketAddr, CliError> {
              LEXOFFICE_LOGIN_REDIRECT_URI to it; see `{}`",
             ctx.command("discover")
         )));
-    }
+    };
     let port = redirect.port_or_known_default().unwrap_or(80);
     Ok(SocketAddr::new(ip, port))
 }
 
+/// `login`: the browser login, stored once it has succeeded.
 pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     let mut interrupt = Interrupt::install();
     let mut settings = ctx.settings()?;
@@ -208,7 +212,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     warn_if_unencrypted(&store);
 
-    let addr = listen_address(ctx, &settings.redirect_uri())?;
+    let addr = listen_address(ctx, settings.redirect_uri())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::new(
             Exit::Error,
