@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use lexoffice_login::providers::Provider;
+use lexoffice_login::Settings;
 
 /// Exit codes, shown under every `--help` (keep in step with [`crate::error::Exit`]).
 pub const EXIT_CODES: &str = "\
@@ -47,8 +50,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The environment: local (the sandbox issuer on this machine), sandbox (lexoffice's
-    /// sandbox), production, or one of LEXOFFICE_LOGIN_CONFIG_DIR's.
+    /// The environment: a built-in one or one of LEXOFFICE_LOGIN_CONFIG_DIR's (`command()`
+    /// names the built-in ones, from the library).
     #[arg(
         long,
         global = true,
@@ -71,16 +74,16 @@ pub struct Global {
     )]
     pub profile: String,
 
-    /// The provider preset: lexoffice (the default of the sandbox and production
-    /// environments), datev, xero, quickbooks. Its logins are kept apart from the others'.
+    /// The provider preset (lexoffice is the default of the sandbox and production
+    /// environments). Its logins are kept apart from the others'.
     #[arg(
         long,
         global = true,
         env = "LEXOFFICE_LOGIN_PROVIDER",
-        value_parser = ["lexoffice", "datev", "xero", "quickbooks"],
+        value_parser = provider_parser(),
         value_name = "NAME"
     )]
-    pub provider: Option<String>,
+    pub provider: Option<Provider>,
 
     /// One more TOML settings file, laid over the environment's config file.
     #[arg(long, global = true, value_name = "FILE")]
@@ -157,14 +160,20 @@ pub struct LoginArgs {
 /// `whoami`.
 #[derive(Debug, Args)]
 pub struct WhoamiArgs {
-    /// Ask the API (GET /v1/profile) even when the login has an ID token.
+    /// Ask the provider's API who is logged in (lexoffice: GET /v1/profile) even when the
+    /// login has an ID token.
     #[arg(long)]
     pub api: bool,
 
-    /// The API base URL (default: the provider's, https://api.lexware.io/v1 for
-    /// lexoffice; for --env local the sandbox's {issuer}/v1).
+    /// The API base URL (default: the `api_base` setting, else the provider preset's;
+    /// for --env local the sandbox's {issuer}/v1).
     #[arg(long, value_name = "URL")]
     pub api_base: Option<String>,
+
+    /// The path, under the API base URL, that tells who is logged in (default: the
+    /// provider preset's, lexoffice: profile).
+    #[arg(long, value_name = "PATH")]
+    pub api_path: Option<String>,
 }
 
 /// `logout`.
@@ -206,6 +215,22 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The command line, with the lists that only the library knows filled into its help.
+pub fn command() -> clap::Command {
+    let envs = Settings::built_in_environments().join(", ");
+    Cli::command().mut_arg("env", |arg| {
+        arg.help(format!(
+            "The environment: {envs} (built in; local is the sandbox issuer on this \
+             machine), or one of LEXOFFICE_LOGIN_CONFIG_DIR's"
+        ))
+    })
+}
+
+/// `--provider`: the library's provider presets, and no other names.
+fn provider_parser() -> impl TypedValueParser<Value = Provider> {
+    PossibleValuesParser::new(Provider::names()).try_map(|name| name.parse::<Provider>())
+}
+
 /// Environment and profile names: letters, digits, `-`, `_` (and `.` for profiles).
 fn name_parser(what: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
     move |s: &str| {
@@ -225,13 +250,45 @@ fn name_parser(what: &'static str) -> impl Fn(&str) -> Result<String, String> + 
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)] // a test may fail loudly
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn the_providers_are_the_librarys() {
+        let cmd = command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "provider")
+            .expect("--provider");
+        let offered: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        let library: Vec<String> = Provider::names().map(str::to_owned).collect();
+        assert_eq!(offered, library);
+        for provider in Provider::ALL {
+            let cli =
+                Cli::try_parse_from(["lexoffice-login", "--provider", provider.name(), "status"])
+                    .expect("a library provider is accepted");
+            assert_eq!(cli.global.provider, Some(provider));
+        }
+        assert!(Cli::try_parse_from(["lexoffice-login", "--provider", "sage", "status"]).is_err());
+    }
+
+    #[test]
+    fn the_help_names_the_built_in_environments() {
+        let help = command().render_long_help().to_string();
+        for env in Settings::built_in_environments() {
+            assert!(help.contains(env), "{env} missing from:\n{help}");
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use lexoffice_login::config::CLIENT_SECRET_VAR;
-use lexoffice_login::store::{Encryption, FileStore, StoreKey, STORE_KEY_ENV};
+use lexoffice_login::protocol::{CLIENT_SECRET_VAR, ENV_PREFIX, ENV_VAR, STORE_KEY_VAR};
+use lexoffice_login::providers::Provider;
+use lexoffice_login::store::{Encryption, FileStore, StoreKey};
 use lexoffice_login::{Client, LoadOptions, ManagerOptions, Settings, TokenManager};
 
 use crate::args::Global;
@@ -19,9 +20,11 @@ pub const PROFILE_ENV: &str = "LEXOFFICE_LOGIN_PROFILE";
 /// Default for `--provider` (also a setting: `provider`).
 pub const PROVIDER_ENV: &str = "LEXOFFICE_LOGIN_PROVIDER";
 
-/// Variables with the settings' prefix that are the command line's own, not settings:
-/// they are kept out of the settings' environment layer (which refuses unknown keys).
-const CLI_VARS: &[&str] = &[STORE_DIR_ENV, STORE_KEY_ENV, PROFILE_ENV];
+/// Variables with the settings' prefix that are the command line's own, not settings: the
+/// library leaves them out of the settings' environment layer (which refuses unknown
+/// keys) when they are named in [`LoadOptions::ignore_vars`]. The store key
+/// ([`STORE_KEY_VAR`]) is the library's own and needs no naming.
+const CLI_VARS: [&str; 2] = [STORE_DIR_ENV, PROFILE_ENV];
 
 /// Prints a line on stdout; a closed pipe (`| head`) is not an error.
 #[macro_export]
@@ -39,6 +42,7 @@ macro_rules! errln {
     };
 }
 
+/// Writes one line on stdout (see [`outln!`]); a closed pipe is not an error.
 pub fn write_out(line: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
@@ -51,6 +55,7 @@ pub fn write_out(line: &str) -> Result<(), CliError> {
     }
 }
 
+/// Writes one line on stderr (see [`errln!`]), ignoring failures.
 pub fn write_err(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
@@ -59,19 +64,25 @@ pub fn write_err(line: &str) {
 /// The global options, resolved.
 #[derive(Debug, Clone)]
 pub struct Ctx {
+    /// `--env`.
     pub env: String,
+    /// `--profile`.
     pub profile: String,
-    pub provider: Option<String>,
+    /// `--provider`, when given (else the settings' `provider`, if any).
+    pub provider: Option<Provider>,
+    /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--json`.
     pub json: bool,
 }
 
 impl Ctx {
+    /// The context of one invocation.
     pub fn new(global: &Global) -> Self {
         Self {
             env: global.env.clone(),
             profile: global.profile.clone(),
-            provider: global.provider.clone(),
+            provider: global.provider,
             config: global.config.clone(),
             json: global.json,
         }
@@ -81,8 +92,8 @@ impl Ctx {
     /// `<env>-<provider>/<profile>` for a provider other than lexoffice, so that one
     /// provider's login is never handed out for another's.
     pub fn key(&self) -> StoreKey {
-        let env = match self.provider.as_deref() {
-            Some(p) if p != "lexoffice" => format!("{}-{p}", self.env),
+        let env = match self.provider {
+            Some(p) if p != Provider::Lexoffice => format!("{}-{p}", self.env),
             _ => self.env.clone(),
         };
         StoreKey::new(env, self.profile.clone())
@@ -91,7 +102,7 @@ impl Ctx {
     /// `lexoffice-login <command>` with this invocation's --env and --profile, for hints.
     pub fn command(&self, command: &str) -> String {
         let mut s = format!("lexoffice-login {command}");
-        let env_default = std::env::var("LEXOFFICE_LOGIN_ENV").ok();
+        let env_default = std::env::var(ENV_VAR).ok();
         if self.env != "local" && env_default.as_deref() != Some(self.env.as_str()) {
             s.push_str(&format!(" --env {}", self.env));
         }
@@ -99,8 +110,8 @@ impl Ctx {
         if self.profile != "default" && profile_default.as_deref() != Some(self.profile.as_str()) {
             s.push_str(&format!(" --profile {}", self.profile));
         }
-        if let Some(p) = &self.provider {
-            if std::env::var(PROVIDER_ENV).ok().as_deref() != Some(p.as_str()) {
+        if let Some(p) = self.provider {
+            if std::env::var(PROVIDER_ENV).ok().as_deref() != Some(p.name()) {
                 s.push_str(&format!(" --provider {p}"));
             }
         }
@@ -160,18 +171,33 @@ impl Ctx {
         // failing (std::env::vars() would panic on them).
         let mut vars: HashMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| !CLI_VARS.contains(&k.as_str()))
             .collect();
-        if let Some(p) = &self.provider {
-            vars.insert(PROVIDER_ENV.to_owned(), p.clone());
+        if let Some(p) = self.provider {
+            vars.insert(PROVIDER_ENV.to_owned(), p.name().to_owned());
         }
+        let names: Vec<String> = vars
+            .keys()
+            .filter(|k| k.starts_with(ENV_PREFIX))
+            .cloned()
+            .collect();
         Settings::load_with(LoadOptions {
             env: Some(self.env.clone()),
             extra_file: self.config.clone(),
             vars: Some(vars),
+            ignore_vars: CLI_VARS.map(str::to_owned).to_vec(),
             ..LoadOptions::default()
         })
-        .map_err(|e| self.with_hint(e.into()))
+        .map_err(|e| {
+            let mut e: CliError = e.into();
+            let stray = stray_vars(&e.message, &names);
+            if !stray.is_empty() {
+                e.message.push_str(&format!(
+                    " (from {}: not a setting; unset it or correct its name)",
+                    stray.join(", ")
+                ));
+            }
+            self.with_hint(e)
+        })
     }
 
     /// The token store: LEXOFFICE_LOGIN_STORE_DIR, else the user's config directory;
@@ -185,8 +211,8 @@ impl Ctx {
             let e: CliError = e.into();
             match e.exit {
                 Exit::Config => e.or_hint(format!(
-                    "{STORE_KEY_ENV} must be 32 random bytes in base64: \
-                     export {STORE_KEY_ENV}=\"$(openssl rand -base64 32)\""
+                    "{STORE_KEY_VAR} must be 32 random bytes in base64: \
+                     export {STORE_KEY_VAR}=\"$(openssl rand -base64 32)\""
                 )),
                 _ => e.or_hint(format!(
                     "set {STORE_DIR_ENV} to a directory this user may write"
@@ -208,6 +234,30 @@ impl Ctx {
     }
 }
 
+/// The variables behind an "unknown field `x`" error: the settings' reader names the key,
+/// not the variable that brought it in, so a stray `LEXOFFICE_LOGIN_*` variable is named
+/// here.
+fn stray_vars(message: &str, names: &[String]) -> Vec<String> {
+    let Some(field) = message
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = names
+        .iter()
+        .filter(|name| {
+            name.strip_prefix(ENV_PREFIX)
+                .and_then(|key| key.rsplit("__").next())
+                .is_some_and(|last| last.eq_ignore_ascii_case(field))
+        })
+        .cloned()
+        .collect();
+    found.sort();
+    found
+}
+
 /// The manager's options: the library's defaults, with fewer retries (a person waits).
 pub fn manager_options() -> ManagerOptions {
     ManagerOptions::default().max_attempts(2)
@@ -218,8 +268,8 @@ pub fn warn_if_unencrypted(store: &FileStore) {
     if store.encryption() == Encryption::None {
         errln!(
             "warning: logins are stored UNENCRYPTED in {} (the files are readable by this user only).\n\
-             \x20        To encrypt them, set {STORE_KEY_ENV} to 32 random bytes in base64, e.g.\n\
-             \x20          export {STORE_KEY_ENV}=\"$(openssl rand -base64 32)\"\n\
+             \x20        To encrypt them, set {STORE_KEY_VAR} to 32 random bytes in base64, e.g.\n\
+             \x20          export {STORE_KEY_VAR}=\"$(openssl rand -base64 32)\"\n\
              \x20        keep that value safe (a password manager), and log in again.",
             store.dir().display()
         );
@@ -231,5 +281,46 @@ pub fn encryption_words(store: &FileStore) -> &'static str {
     match store.encryption() {
         Encryption::None => "not encrypted",
         _ => "encrypted (ChaCha20-Poly1305)",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)] // a test may fail loudly
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stray_variable_is_named() {
+        let names = vec![
+            "LEXOFFICE_LOGIN_BOGUS".to_owned(),
+            "LEXOFFICE_LOGIN_ISSUER".to_owned(),
+            "LEXOFFICE_LOGIN_ENDPOINTS__FOO".to_owned(),
+        ];
+        assert_eq!(
+            stray_vars("unknown field `bogus`, expected one of `issuer`", &names),
+            ["LEXOFFICE_LOGIN_BOGUS"]
+        );
+        assert_eq!(
+            stray_vars("unknown field `foo`", &names),
+            ["LEXOFFICE_LOGIN_ENDPOINTS__FOO"]
+        );
+        assert!(stray_vars("unknown field `other`", &names).is_empty());
+        assert!(stray_vars("something else", &names).is_empty());
+    }
+
+    #[test]
+    fn the_command_lines_own_variables_are_not_settings() {
+        let mut vars = HashMap::new();
+        for name in CLI_VARS {
+            vars.insert(name.to_owned(), "x".to_owned());
+        }
+        vars.insert(CLIENT_SECRET_VAR.to_owned(), "sandbox-secret".to_owned());
+        Settings::load_with(LoadOptions {
+            env: Some("local".into()),
+            vars: Some(vars),
+            ignore_vars: CLI_VARS.map(str::to_owned).to_vec(),
+            ..LoadOptions::default()
+        })
+        .expect("the CLI's variables are ignored");
     }
 }

@@ -27,7 +27,7 @@ mod sandbox_cmd;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 
 use crate::args::{Cli, Command};
 use crate::context::Ctx;
@@ -35,7 +35,7 @@ use crate::error::{CliError, Exit};
 
 fn main() -> ExitCode {
     // Usage errors exit 2, --help and --version 0 (clap's conventions).
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -77,7 +77,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sandbox(args) => sandbox_cmd::run(&ctx, args).await,
         Command::Completions(args) => {
             let mut out = Vec::new();
-            clap_complete::generate(args.shell, &mut Cli::command(), "lexoffice-login", &mut out);
+            clap_complete::generate(
+                args.shell,
+                &mut args::command(),
+                "lexoffice-login",
+                &mut out,
+            );
             let text = String::from_utf8_lossy(&out);
             outln!("{}", text.trim_end())
         }
