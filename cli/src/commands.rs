@@ -1,7 +1,8 @@
 //! `token`, `whoami`, `status` and `logout`: the stored login, read, used and ended.
 
 use chrono::Utc;
-use lexoffice_login::api::{ApiClient, Profile, LEXOFFICE_API_BASE};
+use lexoffice_login::api::{ApiClient, Profile};
+use lexoffice_login::providers::Provider;
 use lexoffice_login::store::{FileStore, TokenStore};
 use lexoffice_login::{Endpoint, Error, Settings, TokenKind, TokenSet};
 use serde_json::{json, Value};
@@ -65,24 +66,90 @@ pub async fn token(ctx: &Ctx) -> Result<(), CliError> {
     outln!("{}", token.secret())
 }
 
-/// The API base for `whoami`: the local sandbox's `{issuer}/v1`, else the provider
-/// preset's (lexoffice: https://api.lexware.io/v1, its sandbox's for --env sandbox).
-fn default_api_base(ctx: &Ctx, settings: &Settings) -> String {
-    if ctx.env == "local" {
-        return format!("{}/v1", settings.issuer().trim_end_matches('/'));
-    }
-    settings
-        .api_base()
-        .map(|u| u.as_str())
-        .unwrap_or(LEXOFFICE_API_BASE)
-        .to_owned()
+/// Where `whoami --api` asks who is logged in.
+struct ApiTarget {
+    /// The API base URL.
+    base: String,
+    /// The path under it.
+    path: String,
+    /// Whether the answer is lexoffice's profile (else it is shown as it comes).
+    lexoffice_profile: bool,
 }
 
-/// `whoami`.
+/// The API base and identity path for `whoami --api`: the flags, else the settings'
+/// `api_base` (the provider preset's unless set) and the preset's identity path; for
+/// `--env local` with lexoffice (or no provider) the sandbox's `{issuer}/v1` and `profile`.
+/// A provider without them is a configuration error (exit 5): its token is never sent to
+/// another provider's API.
+fn api_target(ctx: &Ctx, settings: &Settings, args: &WhoamiArgs) -> Result<ApiTarget, CliError> {
+    let provider = settings.provider();
+    let lexoffice_like = matches!(provider, None | Some(Provider::Lexoffice));
+    let sandbox = ctx.env == "local" && lexoffice_like;
+    let configured = || settings.api_base().map(|u| u.as_str().to_owned());
+    let base = args.api_base.clone().or_else(|| match provider {
+        // Without a preset, `api_base` can only have been set on purpose.
+        None => configured().or_else(|| sandbox_base(settings, sandbox)),
+        Some(_) => sandbox_base(settings, sandbox).or_else(configured),
+    });
+    let preset_path = settings
+        .preset()
+        .and_then(|p| p.api.as_ref())
+        .and_then(|api| api.identity_path);
+    let path = args
+        .api_path
+        .clone()
+        .or_else(|| sandbox.then(|| "profile".to_owned()))
+        .or_else(|| preset_path.map(str::to_owned));
+
+    let who = match provider {
+        Some(p) => format!("the provider {p}"),
+        None => "this provider (no provider preset)".to_owned(),
+    };
+    let fix_base = "set `api_base` (LEXOFFICE_LOGIN_API_BASE) or pass --api-base";
+    let fix_path = "pass --api-path with the API path that tells who is logged in";
+    let (message, fix) = match (&base, &path) {
+        (Some(base), Some(path)) => {
+            return Ok(ApiTarget {
+                base: base.trim_end_matches('/').to_owned(),
+                lexoffice_profile: lexoffice_like && path.trim_matches('/') == "profile",
+                path: path.trim_start_matches('/').to_owned(),
+            })
+        }
+        (None, None) => (
+            format!(
+                "{who} has no API base URL and no identity endpoint that `whoami --api` knows of"
+            ),
+            format!("{fix_base}, and {fix_path}"),
+        ),
+        (None, Some(_)) => (
+            format!("{who} has no API base URL that `whoami --api` knows of"),
+            fix_base.to_owned(),
+        ),
+        (Some(_), None) => (
+            format!("{who} has no identity endpoint that `whoami --api` knows of"),
+            fix_path.to_owned(),
+        ),
+    };
+    Err(CliError::new(
+        Exit::Config,
+        format!("{message}, and its token is never sent to another provider's API"),
+    )
+    .hint(format!(
+        "{fix}; or `{}` shows the ID token's claims",
+        ctx.command("whoami")
+    )))
+}
+
+/// The local sandbox's lexoffice-like API, `{issuer}/v1`, when it applies.
+fn sandbox_base(settings: &Settings, applies: bool) -> Option<String> {
+    applies.then(|| format!("{}/v1", settings.issuer().trim_end_matches('/')))
+}
+
+/// `whoami`: the stored ID token's claims, else (or with `--api`) the provider's API.
 pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let stored = stored_login(ctx, &store).await?;
     if !args.api {
+        let stored = stored_login(ctx, &store).await?;
         if let Some(claims) = stored.id_token_claims() {
             if ctx.json {
                 let claims = serde_json::to_value(claims).unwrap_or(Value::Null);
@@ -108,18 +175,37 @@ pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
     }
 
     let settings = ctx.settings()?;
-    let base = match &args.api_base {
-        Some(b) => b.clone(),
-        None => default_api_base(ctx, &settings),
-    };
+    let target = api_target(ctx, &settings, args)?;
+    if args.api {
+        stored_login(ctx, &store).await?;
+    }
     let client = ctx.client(settings).await?;
     let http = client.http_client().clone();
     let manager = ctx.manager(client, store);
-    let api = ApiClient::builder(manager, &base)
+    let api = ApiClient::builder(manager, &target.base)
         .http_client(http)
         .build()
         .map_err(|e| ctx.with_hint(e.into()))?;
-    let profile: Profile = api.profile().await.map_err(|e| ctx.with_hint(e.into()))?;
+    let ApiTarget { base, path, .. } = &target;
+    if !target.lexoffice_profile {
+        let answer: Value = api
+            .get_json(path)
+            .await
+            .map_err(|e| ctx.with_hint(e.into()))?;
+        if ctx.json {
+            return print_json(&json!({
+                "source": "api", "api_base": base, "path": path, "response": answer,
+            }));
+        }
+        let text = serde_json::to_string_pretty(&answer)
+            .map_err(|e| CliError::new(Exit::Error, format!("could not write JSON: {e}")))?;
+        outln!("{text}")?;
+        return outln!("  {:<13} GET {base}/{path}", "source");
+    }
+    let profile: Profile = api
+        .get_json(path)
+        .await
+        .map_err(|e| ctx.with_hint(e.into()))?;
     if ctx.json {
         let profile = serde_json::to_value(&profile).unwrap_or(Value::Null);
         return print_json(&json!({ "source": "api", "api_base": base, "profile": profile }));
@@ -145,7 +231,7 @@ pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
     if let Some(c) = &profile.connection_id {
         outln!("  {:<13} {c}", "connection")?;
     }
-    outln!("  {:<13} GET {base}/profile", "source")
+    outln!("  {:<13} GET {base}/{path}", "source")
 }
 
 fn print_json(value: &Value) -> Result<(), CliError> {

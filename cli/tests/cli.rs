@@ -307,6 +307,19 @@ async fn browser_get(url: &str) -> (u16, String) {
     (status, resp.text().await.unwrap_or_default())
 }
 
+/// Lets the stored login's access token expire without waiting for it: its `expires_at`
+/// is moved an hour back (what the CLI reads), and the sandbox's clock an hour on (what
+/// the sandbox checks). Only for a store file written without encryption.
+fn expire_stored_login(world: &World, profile: &str) {
+    let path = world.store_file(profile);
+    let text = std::fs::read_to_string(&path).expect("a stored login");
+    let mut envelope: serde_json::Value = serde_json::from_str(&text).expect("its JSON");
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    envelope["tokens"]["expires_at"] = serde_json::Value::String(past);
+    std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).expect("rewrite the login");
+    world.sandbox.set_clock_offset(3600);
+}
+
 fn stored_refresh_token(world: &World) -> String {
     read_tokens(&world.store_file("default"))
         .and_then(|t| t.get("refresh_token")?.as_str().map(str::to_owned))
@@ -533,14 +546,10 @@ async fn denied_consent_fails_and_leaves_the_earlier_login_untouched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_down_gives_exit_4_with_a_hint_and_logout_keeps_the_login() {
-    let sandbox = Sandbox::builder()
-        .access_token_ttl(Duration::from_secs(1))
-        .start()
-        .await
-        .unwrap();
-    let mut world = World::new(sandbox).await;
+    let mut world = World::start().await;
     world.login(&[]).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The access token has expired (no refresh is possible while the provider is down).
+    expire_stored_login(&world, "default");
 
     let issuer = world.sandbox.issuer().to_owned();
     let down = Sandbox::builder().start().await.unwrap();
@@ -606,12 +615,7 @@ async fn a_token_inside_the_margin_is_still_served_while_the_provider_is_down() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_revoked_at_the_provider_requires_a_new_login() {
-    let sandbox = Sandbox::builder()
-        .access_token_ttl(Duration::from_secs(1))
-        .start()
-        .await
-        .unwrap();
-    let world = World::new(sandbox).await;
+    let world = World::start().await;
     world.login(&[]).await;
     let refresh = stored_refresh_token(&world);
 
@@ -627,7 +631,8 @@ async fn a_login_revoked_at_the_provider_requires_a_new_login() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The access token has expired as well, so the next use must refresh.
+    expire_stored_login(&world, "default");
 
     let token = world.run_ok(&["token"], 3).await;
     assert_eq!(token.stderr.lines().count(), 1, "{}", token.describe());
@@ -949,4 +954,50 @@ async fn the_provider_flag_selects_the_preset_and_discover_reports_its_quirks() 
         human.describe()
     );
     world.run_ok(&["discover", "--provider", "sage"], 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoami_api_never_sends_another_providers_token_to_lexoffice() {
+    let world = World::start().await;
+    world.login(&[]).await;
+    world.run_ok(&["token"], 0).await;
+    let token_requests = world.sandbox.stats().requests(SandboxRoute::Token);
+    // DATEV's preset has no API base and no identity endpoint: a configuration error,
+    // before any request and whether or not a DATEV login is stored.
+    let whoami = world
+        .run_ok(&["--provider", "datev", "whoami", "--api"], 5)
+        .await;
+    assert!(
+        whoami.stderr.contains("datev")
+            && whoami.stderr.contains("api_base")
+            && whoami.stderr.contains("LEXOFFICE_LOGIN_API_BASE"),
+        "{}",
+        whoami.describe()
+    );
+    assert!(whoami.stdout.is_empty(), "{}", whoami.describe());
+    assert_eq!(world.sandbox.stats().requests(SandboxRoute::Profile), 0);
+    assert_eq!(
+        world.sandbox.stats().requests(SandboxRoute::Token),
+        token_requests
+    );
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_lines_own_variables_are_not_settings_and_a_stray_one_is_named() {
+    let mut world = World::start().await;
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_PROFILE".into(), "work".into()));
+    // LEXOFFICE_LOGIN_STORE_DIR is always set by World.
+    world.run_ok(&["discover"], 0).await;
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_BOGUS".into(), "1".into()));
+    let discover = world.run_ok(&["discover"], 5).await;
+    assert!(
+        discover.stderr.contains("LEXOFFICE_LOGIN_BOGUS"),
+        "{}",
+        discover.describe()
+    );
 }
