@@ -41,8 +41,10 @@ Environment:
     propagate_version = true
 )]
 pub struct Cli {
+    /// The options every command takes.
     #[command(flatten)]
     pub global: Global,
+    /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -113,7 +115,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Token,
 
-    /// Show who is logged in: the ID token's claims, or lexoffice's /v1/profile.
+    /// Show who is logged in: the ID token's claims, or the provider's API (lexoffice: /v1/profile).
     #[command(after_help = EXIT_CODES)]
     Whoami(WhoamiArgs),
 

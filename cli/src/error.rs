@@ -33,12 +33,16 @@ impl From<Exit> for ExitCode {
 /// An error for the person at the terminal.
 #[derive(Debug)]
 pub struct CliError {
+    /// The exit code.
     pub exit: Exit,
+    /// What went wrong, in one sentence.
     pub message: String,
+    /// What to do about it.
     pub hint: Option<String>,
 }
 
 impl CliError {
+    /// An error without a hint.
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         Self {
             exit,
@@ -47,6 +51,7 @@ impl CliError {
         }
     }
 
+    /// Sets the hint.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `login` | browser login on a loopback redirect (RFC 8252), stored on success |
 //! | `token` | a fresh access token on stdout, nothing else |
-//! | `whoami` | the ID token's claims, or lexoffice's `/v1/profile` |
+//! | `whoami` | the ID token's claims, or the provider's API (lexoffice: `/v1/profile`) |
 //! | `status` | what is stored (never a token) |
 //! | `logout` | revoke at the provider, then delete |
 //! | `discover` | the provider's metadata and a check of the configuration |

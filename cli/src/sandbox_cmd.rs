@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::{errln, outln};
 
+/// `sandbox`: serves the local issuer until Ctrl-C (or SIGTERM).
 pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     // Caught before the sandbox says it is ready, so that a stop right after is clean.
     let mut stop = Stop::install();
