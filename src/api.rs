@@ -55,9 +55,6 @@ use crate::http::CappedBody;
 use crate::manager::{ManagerError, TokenManager};
 use crate::store::TokenStore;
 
-/// lexoffice's API base (Partner API and public API keys alike).
-pub const LEXOFFICE_API_BASE: &str = "https://api.lexware.io/v1";
-
 /// The longest error message taken over from an API answer.
 const MAX_MESSAGE: usize = 500;
 
@@ -644,7 +641,7 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 impl<S: TokenStore> ApiClient<S> {
-    /// A builder for a client of `base_url` (lexoffice: [`LEXOFFICE_API_BASE`]; the
+    /// A builder for a client of `base_url` (the provider preset's, [`Settings::api_base`](crate::Settings::api_base); the
     /// sandbox: `sandbox.api_base()`), with [`ApiOptions::default`].
     pub fn builder(manager: TokenManager<S>, base_url: impl AsRef<str>) -> ApiClientBuilder<S> {
         ApiClientBuilder {
@@ -1075,7 +1072,7 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        assert!(parse_base(LEXOFFICE_API_BASE).is_ok());
+        assert!(parse_base("https://api.lexware.io/v1").is_ok());
         assert!(parse_base("http://127.0.0.1:8080/v1").is_ok());
         assert!(parse_base("http://localhost/v1").is_ok());
         assert!(parse_base("http://api.lexware.io/v1").is_err());
