@@ -9,6 +9,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use tokio::sync::{oneshot, watch};
 
+use super::behaviour::Behaviour;
 use super::config::{
     ClientAuth, SandboxClient, SandboxProfile, TestUser, DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI,
 };
@@ -179,7 +180,7 @@ impl SandboxBuilder {
         let issuer = format!("http://127.0.0.1:{}", addr.port());
         let base = url::Url::parse(&format!("{issuer}/"))
             .map_err(|e| SandboxError::Config(e.to_string()))?;
-        let second = if self.profile.has_second_host() {
+        let second = if config.behaviour.second_host {
             let l =
                 tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
             let host = format!("http://localhost:{}", l.local_addr()?.port());
@@ -240,12 +241,12 @@ impl SandboxBuilder {
     }
 
     fn config(&self) -> Result<Config, SandboxError> {
+        let behaviour = Behaviour::of(self.profile);
         let mut clients = if self.clients.is_empty() {
-            vec![match self.profile {
-                SandboxProfile::Xero => {
-                    SandboxClient::public(DEFAULT_CLIENT_ID).redirect_uri(DEFAULT_REDIRECT_URI)
-                }
-                _ => SandboxClient::default_client(),
+            vec![if behaviour.public_default_client {
+                SandboxClient::public(DEFAULT_CLIENT_ID).redirect_uri(DEFAULT_REDIRECT_URI)
+            } else {
+                SandboxClient::default_client()
             }]
         } else {
             self.clients.clone()
@@ -272,11 +273,7 @@ impl SandboxBuilder {
                     c.auth.as_str()
                 )));
             }
-            let basic_only = matches!(
-                self.profile,
-                SandboxProfile::Lexoffice | SandboxProfile::Datev | SandboxProfile::QuickBooks
-            );
-            if basic_only && c.auth != ClientAuth::ClientSecretBasic {
+            if behaviour.basic_only && c.auth != ClientAuth::ClientSecretBasic {
                 return Err(SandboxError::Config(format!(
                     "client {}: the {:?} profile only supports client_secret_basic",
                     c.id, self.profile
@@ -297,35 +294,20 @@ impl SandboxBuilder {
             self.users.clone()
         };
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let p = self.profile;
-        let default_ttl = match p {
-            SandboxProfile::Datev => 900,
-            SandboxProfile::Xero => 1800,
-            _ => 3600,
-        };
-        let default_grace = if p == SandboxProfile::Xero { 1800 } else { 0 };
+        let b = behaviour;
         Ok(Config {
-            profile: p,
+            profile: self.profile,
             clients,
             users,
             interactive: self.interactive,
-            access_token_ttl: self.access_token_ttl.map_or(default_ttl, secs).max(1),
+            access_token_ttl: secs(self.access_token_ttl.unwrap_or(b.access_token_lifetime)).max(1),
             code_lifetime: secs(self.code_lifetime).max(1),
             rotate_refresh_tokens: self.rotate_refresh_tokens,
-            refresh_grace: self.refresh_grace_period.map_or(default_grace, secs),
-            reuse_detection: self
-                .reuse_detection
-                .unwrap_or(p != SandboxProfile::QuickBooks),
+            refresh_grace: secs(self.refresh_grace_period.unwrap_or(b.refresh_grace)),
+            reuse_detection: self.reuse_detection.unwrap_or(b.reuse_detection),
             rate_limit_per_second: self.rate_limit_per_second,
-            require_pkce: self.require_pkce.unwrap_or(matches!(
-                p,
-                SandboxProfile::Oidc | SandboxProfile::Datev | SandboxProfile::Xero
-            )),
-            refresh_idle_limit: match p {
-                SandboxProfile::Xero => Some(60 * 86_400),
-                SandboxProfile::QuickBooks => Some(super::QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN),
-                _ => None,
-            },
+            require_pkce: self.require_pkce.unwrap_or(b.pkce_required),
+            behaviour: b,
         })
     }
 }

@@ -1,6 +1,11 @@
 //! Configuration types of the sandbox: profile, clients, users, faults.
 
-/// Which provider the sandbox imitates.
+use lexoffice_login::providers::Provider;
+
+/// Which provider the sandbox imitates. Its behaviour (token lifetimes, rotation,
+/// PKCE, nonce, discovery path, revocation body, redirect parameters, `aud` form,
+/// second host, scopes) comes from the provider's preset
+/// ([`Provider::preset`], production environment); see [`SandboxProfile::provider`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SandboxProfile {
     /// A standard OpenID provider: discovery document, JWKS, ID tokens, PKCE required.
@@ -39,9 +44,26 @@ pub enum SandboxProfile {
 }
 
 impl SandboxProfile {
-    /// Whether token, revocation, userinfo and JWKS are served on the second host.
-    pub(crate) fn has_second_host(self) -> bool {
-        self == SandboxProfile::Datev
+    /// The provider this profile imitates; `None` for [`SandboxProfile::Oidc`] (a
+    /// generic OpenID provider).
+    pub fn provider(self) -> Option<Provider> {
+        match self {
+            SandboxProfile::Oidc => None,
+            SandboxProfile::Lexoffice => Some(Provider::Lexoffice),
+            SandboxProfile::Datev => Some(Provider::Datev),
+            SandboxProfile::Xero => Some(Provider::Xero),
+            SandboxProfile::QuickBooks => Some(Provider::QuickBooks),
+        }
+    }
+
+    /// The profile that imitates `provider`.
+    pub fn from_provider(provider: Provider) -> SandboxProfile {
+        match provider {
+            Provider::Lexoffice => SandboxProfile::Lexoffice,
+            Provider::Datev => SandboxProfile::Datev,
+            Provider::Xero => SandboxProfile::Xero,
+            Provider::QuickBooks => SandboxProfile::QuickBooks,
+        }
     }
 }
 

@@ -45,6 +45,7 @@
 //! The RSA keys used for RS256 are fixed PUBLIC TEST KEYS shipped with the source: the
 //! sandbox is for tests and local development only.
 
+mod behaviour;
 mod builder;
 mod config;
 mod html;
@@ -72,57 +73,9 @@ pub use stats::{SandboxRoute, Stats};
 
 use state::{lock, Shared};
 
-/// The scopes of the lexoffice Partner API the sandbox knows.
-pub const LEXOFFICE_SCOPES: &[&str] = &[
-    "profile.read",
-    "contacts.read",
-    "contacts.write",
-    "vouchers.read",
-    "vouchers.write",
-    "files.read",
-    "files.write",
-    "transaction-assignment-hint.write",
-    "articles.read",
-];
-
-/// The OpenID Connect scopes the sandbox knows.
+/// The OpenID Connect scopes the sandbox knows in [`SandboxProfile::Oidc`] and
+/// [`SandboxProfile::Lexoffice`] (next to the lexoffice preset's scopes).
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
-/// The scopes of [`SandboxProfile::Datev`].
-pub const DATEV_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "account_id",
-    "offline_access",
-    "datev:accounting:clients",
-    "accounting:documents",
-];
-
-/// The scopes of [`SandboxProfile::Xero`].
-pub const XERO_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "accounting.settings",
-    "accounting.settings.read",
-    "accounting.transactions",
-    "accounting.transactions.read",
-    "accounting.contacts",
-    "accounting.contacts.read",
-];
-
-/// The scopes of [`SandboxProfile::QuickBooks`].
-pub const QUICKBOOKS_SCOPES: &[&str] = &[
-    "com.intuit.quickbooks.accounting",
-    "com.intuit.quickbooks.payment",
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-];
 
 /// `x_refresh_token_expires_in` of [`SandboxProfile::QuickBooks`] (101 days, rolling): also
 /// how long an unused QuickBooks refresh token keeps working.
@@ -132,18 +85,11 @@ pub const QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN: i64 = 8_726_400;
 /// `x_refresh_token_hard_expires_in` when the token request asks for it.
 pub const QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME: i64 = 5 * 365 * 86_400;
 
-/// The scopes the sandbox knows in `profile`.
+/// The scopes the sandbox knows in `profile` (its `scopes_supported`): the preset's
+/// `known_scopes`; in [`SandboxProfile::Oidc`] and [`SandboxProfile::Lexoffice`] also
+/// [`OIDC_SCOPES`].
 pub fn profile_scopes(profile: SandboxProfile) -> Vec<&'static str> {
-    match profile {
-        SandboxProfile::Oidc | SandboxProfile::Lexoffice => OIDC_SCOPES
-            .iter()
-            .chain(LEXOFFICE_SCOPES.iter())
-            .copied()
-            .collect(),
-        SandboxProfile::Datev => DATEV_SCOPES.to_vec(),
-        SandboxProfile::Xero => XERO_SCOPES.to_vec(),
-        SandboxProfile::QuickBooks => QUICKBOOKS_SCOPES.to_vec(),
-    }
+    behaviour::Behaviour::of(profile).known_scopes
 }
 
 /// Errors starting the sandbox.

@@ -24,7 +24,8 @@ impl Sandbox {
     ///
     /// ```
     /// # async fn t() -> Result<(), Box<dyn std::error::Error>> {
-    /// use lexoffice_login::{sandbox::Sandbox, Client};
+    /// use lexoffice_login::Client;
+    /// use lexoffice_login_sandbox::Sandbox;
     /// let sandbox = Sandbox::builder().start().await?;
     /// let client = Client::connect(sandbox.settings().build()?).await?;
     /// let tokens = sandbox.login(&client).await?;

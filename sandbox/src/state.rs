@@ -10,6 +10,7 @@ use base64::Engine as _;
 use rand::RngCore;
 use tokio::sync::watch;
 
+use super::behaviour::Behaviour;
 use super::config::{Fault, SandboxClient, SandboxProfile, TestUser};
 use super::keys::KeySet;
 use super::stats::{SandboxRoute, Stats};
@@ -18,6 +19,8 @@ use super::Introspection;
 /// Immutable settings, fixed at start.
 pub(crate) struct Config {
     pub profile: SandboxProfile,
+    /// What the imitated provider does (from its preset).
+    pub behaviour: Behaviour,
     pub clients: Vec<SandboxClient>,
     pub users: Vec<TestUser>,
     pub interactive: bool,
@@ -28,9 +31,6 @@ pub(crate) struct Config {
     pub reuse_detection: bool,
     pub rate_limit_per_second: u32,
     pub require_pkce: bool,
-    /// Refresh tokens unused for this long stop working (Xero 60 days, QuickBooks'
-    /// rolling 101 days); `None`: never.
-    pub refresh_idle_limit: Option<i64>,
 }
 
 impl Config {

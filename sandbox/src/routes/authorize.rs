@@ -9,10 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use url::{Host, Url};
+use lexoffice_login::protocol::is_loopback;
+use url::Url;
 
 use super::{known_scope, parse_params, split_scope};
-use crate::config::{realm_of, SandboxClient, SandboxProfile};
+use crate::config::{realm_of, SandboxClient};
 use crate::html;
 use crate::state::{lock, random_token, AuthRequest, CodeRecord, Pending, Shared};
 use crate::stats::SandboxRoute;
@@ -38,15 +39,6 @@ fn parse_lenient(data: &[u8]) -> (HashMap<String, String>, Vec<String>) {
     (map, dups)
 }
 
-fn is_loopback(host: Option<Host<&str>>) -> bool {
-    match host {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// RFC 8252 section 7.3: same loopback URI except for the port.
 fn loopback_match(registered: &str, requested: &str) -> bool {
     let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else {
@@ -54,7 +46,7 @@ fn loopback_match(registered: &str, requested: &str) -> bool {
     };
     a.scheme() == "http"
         && b.scheme() == "http"
-        && is_loopback(a.host())
+        && is_loopback(&a)
         && a.host() == b.host()
         && a.path() == b.path()
         && a.query() == b.query()
@@ -141,8 +133,12 @@ fn code_redirect(s: &Shared, req: &AuthRequest, sub: &str) -> Response {
         },
     );
     tracing::debug!(client_id = %req.client_id, sub, "authorization code issued");
-    // QuickBooks names the company the user picked next to the code.
-    let realm = (s.config.profile == SandboxProfile::QuickBooks)
+    // The provider's own redirect parameters (QuickBooks names the company the user
+    // picked next to the code).
+    let realm = s
+        .config
+        .behaviour
+        .adds_callback_param("realmId")
         .then(|| s.config.user(sub).map(realm_of))
         .flatten();
     let mut params: Vec<(&str, &str)> = vec![("code", &code)];
@@ -228,21 +224,18 @@ pub(super) async fn authorize(State(s): State<Arc<Shared>>, RawQuery(q): RawQuer
     }
     let scope = match params.get("scope") {
         Some(sc) => split_scope(sc),
-        None => vec![match s.config.profile {
-            SandboxProfile::Oidc | SandboxProfile::Datev | SandboxProfile::Xero => {
-                "openid".to_string()
-            }
-            SandboxProfile::Lexoffice => "profile.read".to_string(),
-            SandboxProfile::QuickBooks => "com.intuit.quickbooks.accounting".to_string(),
-        }],
+        None => vec![s.config.behaviour.default_scope.to_string()],
     };
     if scope.is_empty() {
         return fail("invalid_scope", "empty scope");
     }
-    if let Some(unknown) = scope.iter().find(|sc| !known_scope(s.config.profile, sc)) {
+    if let Some(unknown) = scope
+        .iter()
+        .find(|sc| !known_scope(&s.config.behaviour, sc))
+    {
         return fail("invalid_scope", &format!("unknown scope {unknown}"));
     }
-    if s.config.profile == SandboxProfile::Datev && !params.contains_key("nonce") {
+    if s.config.behaviour.nonce_required && !params.contains_key("nonce") {
         return fail("invalid_request", "nonce is required");
     }
     let request = AuthRequest {

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::config::{ClientAuth, SandboxProfile};
-use crate::profile_scopes;
+use crate::behaviour::Discovery;
+use crate::config::ClientAuth;
 use crate::state::{lock, Shared};
 use crate::stats::SandboxRoute;
 
@@ -17,18 +17,19 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
 }
 
-/// `GET /.well-known/openid-configuration` (404 in the Lexoffice and QuickBooks profiles).
+/// `GET /.well-known/openid-configuration` (404 where the provider publishes no
+/// document there).
 pub(super) async fn configuration(State(s): State<Arc<Shared>>) -> Response {
     s.count(SandboxRoute::Discovery);
-    match s.config.profile {
-        SandboxProfile::Lexoffice | SandboxProfile::QuickBooks => not_found(),
-        _ => Json(document(&s)).into_response(),
+    match s.config.behaviour.discovery {
+        Discovery::Standard => Json(document(&s)).into_response(),
+        Discovery::At(_) | Discovery::None => not_found(),
     }
 }
 
-/// `GET /.well-known/openid_configuration` (QuickBooks' non-standard path; routed in
-/// that profile only).
-pub(super) async fn configuration_underscore(State(s): State<Arc<Shared>>) -> Response {
+/// The discovery document at the provider's own path (QuickBooks'
+/// `/.well-known/openid_configuration`); routed only where the preset names one.
+pub(super) async fn configuration_elsewhere(State(s): State<Arc<Shared>>) -> Response {
     s.count(SandboxRoute::Discovery);
     Json(document(&s)).into_response()
 }
@@ -36,8 +37,7 @@ pub(super) async fn configuration_underscore(State(s): State<Arc<Shared>>) -> Re
 fn document(s: &Shared) -> Value {
     let iss = &s.issuer;
     let base = s.endpoint_base();
-    let profile = s.config.profile;
-    let scopes = profile_scopes(profile);
+    let b = &s.config.behaviour;
     let auth_methods: Vec<&str> = [
         ClientAuth::ClientSecretBasic,
         ClientAuth::ClientSecretPost,
@@ -47,10 +47,6 @@ fn document(s: &Shared) -> Value {
     .filter(|m| s.config.clients.iter().any(|c| c.auth == *m))
     .map(ClientAuth::as_str)
     .collect();
-    let algs = match profile {
-        SandboxProfile::Datev | SandboxProfile::QuickBooks => json!(["RS256"]),
-        _ => json!(["RS256", "ES256"]),
-    };
     let mut doc = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/oauth2/authorize"),
@@ -62,25 +58,19 @@ fn document(s: &Shared) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": algs,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "email"],
+        "id_token_signing_alg_values_supported": b.signing_algs,
+        "claims_supported": b.claims_supported,
         "authorization_response_iss_parameter_supported": s.send_iss(),
     });
     // DATEV publishes neither scopes, PKCE methods nor client authentication methods,
     // and no introspection endpoint.
-    if profile != SandboxProfile::Datev {
+    if b.discovery_lists_capabilities {
         doc["introspection_endpoint"] = json!(format!("{base}/oauth2/introspect"));
-        doc["scopes_supported"] = json!(scopes);
+        doc["scopes_supported"] = json!(b.known_scopes);
         doc["code_challenge_methods_supported"] = json!(["S256"]);
         doc["token_endpoint_auth_methods_supported"] = json!(auth_methods);
         doc["revocation_endpoint_auth_methods_supported"] = json!(auth_methods);
         doc["introspection_endpoint_auth_methods_supported"] = json!(auth_methods);
-    }
-    if profile == SandboxProfile::QuickBooks {
-        doc["claims_supported"] = json!([
-            "aud", "azp", "exp", "iat", "iss", "realmid", "sub", "nonce", "at_hash", "name",
-            "email"
-        ]);
     }
     doc
 }

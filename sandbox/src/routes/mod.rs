@@ -24,6 +24,7 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use super::behaviour::{Behaviour, Discovery};
 use super::config::{ClientAuth, SandboxClient, SandboxProfile};
 use super::state::Shared;
 
@@ -37,12 +38,14 @@ pub(crate) enum Host {
 }
 
 pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
-    let profile = shared.config.profile;
-    let split = profile.has_second_host();
+    let b = &shared.config.behaviour;
+    let split = b.second_host;
     let front = !split || host == Host::Issuer;
     let back = !split || host == Host::Second;
     let mut r = Router::new();
     if front {
+        // The standard path is always routed (it answers 404 where the provider
+        // publishes no document there), so that clients probing it are counted.
         r = r
             .route(
                 "/.well-known/openid-configuration",
@@ -50,11 +53,8 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             )
             .route("/oauth2/authorize", get(authorize::authorize))
             .route("/oauth2/authorize/decision", post(authorize::decision));
-        if profile == SandboxProfile::QuickBooks {
-            r = r.route(
-                "/.well-known/openid_configuration",
-                get(discovery::configuration_underscore),
-            );
+        if let Discovery::At(path) = &b.discovery {
+            r = r.route(path, get(discovery::configuration_elsewhere));
         }
     }
     if back {
@@ -64,7 +64,9 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             .route("/oauth2/revoke", post(revoke::revoke))
             .route("/oauth2/introspect", post(revoke::introspect))
             .route("/oauth2/userinfo", get(userinfo::userinfo));
-        r = match profile {
+        // The provider APIs: their data are sandbox fixtures (no preset describes an
+        // API's content), so the route table is chosen per profile.
+        r = match shared.config.profile {
             SandboxProfile::Oidc | SandboxProfile::Lexoffice => r
                 .route("/v1/profile", get(api::profile))
                 .route("/v1/contacts", get(api::contacts)),
@@ -290,7 +292,7 @@ pub(crate) fn split_scope(scope: &str) -> Vec<String> {
     out
 }
 
-/// Whether the sandbox knows the scope in `profile`.
-pub(crate) fn known_scope(profile: SandboxProfile, scope: &str) -> bool {
-    super::profile_scopes(profile).contains(&scope)
+/// Whether the imitated provider knows the scope.
+pub(crate) fn known_scope(behaviour: &Behaviour, scope: &str) -> bool {
+    behaviour.known_scopes.contains(&scope)
 }

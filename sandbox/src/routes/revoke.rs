@@ -11,12 +11,11 @@ use axum::Json;
 use serde_json::Value;
 
 use super::{authenticate, authenticated_form, bad_request, no_store};
-use crate::config::SandboxProfile;
 use crate::state::{lock, Shared, Store};
 use crate::stats::SandboxRoute;
 use crate::Introspection;
 
-/// QuickBooks' revocation body: `{"token": "..."}` as `application/json`.
+/// A JSON revocation body (QuickBooks): `{"token": "..."}` as `application/json`.
 fn json_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -45,16 +44,17 @@ fn json_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, Strin
 }
 
 /// `POST /oauth2/revoke`: a refresh token revokes its whole family (all access and
-/// refresh tokens of that login; in the Xero profile also the user's connections); an
+/// refresh tokens of that login; where logins connect
+/// tenants (Xero) also the user's connections); an
 /// access token only itself. Unknown tokens and tokens of other clients are answered
-/// with `200` and left alone. The QuickBooks profile takes a JSON body.
+/// with `200` and left alone. Where the preset says so (QuickBooks) the body is JSON.
 pub(super) async fn revoke(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     s.count(SandboxRoute::Revoke);
-    let read = if s.config.profile == SandboxProfile::QuickBooks {
+    let read = if s.config.behaviour.json_revocation {
         json_params(&headers, &body)
             .and_then(|params| authenticate(&s, &headers, &params).map(|c| (params, c)))
     } else {
@@ -71,7 +71,7 @@ pub(super) async fn revoke(
     if let Some(family) = store.refresh.get(token).map(|r| r.family) {
         if owned_by(&store, family, &client.id) {
             store.revoke_family(family);
-            if s.config.profile == SandboxProfile::Xero {
+            if s.config.behaviour.tenants {
                 let sub = store.families.get(&family).map(|f| f.sub.clone());
                 if let Some(sub) = sub {
                     store.connections.remove(&(client.id.clone(), sub));

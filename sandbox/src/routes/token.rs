@@ -17,14 +17,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
-use crate::config::{realm_of, Fault, SandboxClient, SandboxProfile};
+use crate::config::{realm_of, Fault, SandboxClient};
 use crate::html;
 use crate::state::{lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared};
 use crate::stats::SandboxRoute;
-use crate::{QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN, QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME};
+use crate::QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME;
 
-/// A QuickBooks refresh token is replaced once it is this old (24 h).
-const QUICKBOOKS_ROTATION_AGE: i64 = 86_400;
+/// A duration in whole seconds, for the sandbox clock.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
 
 /// `POST /oauth2/token`.
 pub(super) async fn token(
@@ -58,11 +60,18 @@ pub(super) async fn token(
             let grant = grant.unwrap_or_default();
             s.count_grant(grant);
             tracing::debug!(client_id = %client.id, grant, "tokens issued");
-            // QuickBooks adds the absolute expiry only when asked for it.
-            let hard_expiry = headers
-                .get("x-include-refresh-token-hard-expires-in")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            // The absolute expiry only when asked for it (the preset's token request
+            // header, QuickBooks).
+            let hard_expiry = s
+                .config
+                .behaviour
+                .hard_expiry_header
+                .is_some_and(|(name, value)| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+                });
             respond(&s, client, issued, hard_expiry)
         }
         Err(resp) => resp,
@@ -215,7 +224,7 @@ fn grant_code(
     }
     let (access_token, access) = new_access(s, family, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
-    if s.config.profile == SandboxProfile::Xero {
+    if s.config.behaviour.tenants {
         // The login connects the user's tenants to the app.
         store.connections.insert(
             (client.id.clone(), sub.clone()),
@@ -225,10 +234,8 @@ fn grant_code(
             },
         );
     }
-    let wants_refresh = matches!(
-        s.config.profile,
-        SandboxProfile::Lexoffice | SandboxProfile::QuickBooks
-    ) || scope.iter().any(|sc| sc == "offline_access");
+    let wants_refresh = s.config.behaviour.refresh_with_every_grant
+        || scope.iter().any(|sc| sc == "offline_access");
     let refresh_token = wants_refresh.then(|| {
         let t = random_token(32);
         store.refresh.insert(
@@ -290,8 +297,9 @@ fn grant_refresh(
     }
     let (sub, auth_time, nonce) = (family.sub.clone(), family.auth_time, family.nonce.clone());
     if cfg
-        .refresh_idle_limit
-        .is_some_and(|limit| now.saturating_sub(touched) >= limit)
+        .behaviour
+        .refresh_idle_lifetime
+        .is_some_and(|limit| now.saturating_sub(touched) >= secs(limit))
     {
         return Err(invalid_grant("refresh token expired"));
     }
@@ -321,10 +329,13 @@ fn grant_refresh(
     };
     let (access_token, access) = new_access(s, family_id, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
-    // QuickBooks hands out the same refresh token until it is a day old.
+    // Periodic rotation (QuickBooks) hands out the same refresh token until it is
+    // `period` old.
     let rotate = cfg.rotate_refresh_tokens
-        && (cfg.profile != SandboxProfile::QuickBooks
-            || now.saturating_sub(rec_iat) >= QUICKBOOKS_ROTATION_AGE);
+        && cfg
+            .behaviour
+            .rotation_period
+            .is_none_or(|period| now.saturating_sub(rec_iat) >= secs(period));
     let refresh_token = if rotate {
         let t = random_token(32);
         store.refresh.insert(
@@ -363,7 +374,7 @@ fn grant_refresh(
 struct IdClaims<'a> {
     iss: &'a str,
     sub: &'a str,
-    /// A string, or an array in the QuickBooks profile.
+    /// A string, or an array where the preset says so (QuickBooks).
     aud: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     azp: Option<&'a str>,
@@ -390,7 +401,7 @@ fn at_hash(access_token: &str) -> String {
 }
 
 fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool) -> Response {
-    let quickbooks = s.config.profile == SandboxProfile::QuickBooks;
+    let b = &s.config.behaviour;
     let has = |name: &str| issued.scope.iter().any(|sc| sc == name);
     let mut body = json!({
         "access_token": issued.access_token,
@@ -400,8 +411,11 @@ fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool
     });
     if let Some(rt) = &issued.refresh_token {
         body["refresh_token"] = json!(rt);
-        if quickbooks {
-            body["x_refresh_token_expires_in"] = json!(QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN);
+        if let Some(idle) = b
+            .refresh_idle_lifetime
+            .filter(|_| b.answers_refresh_expires_in)
+        {
+            body["x_refresh_token_expires_in"] = json!(secs(idle));
             if hard_expiry {
                 let end = issued
                     .auth_time
@@ -416,14 +430,16 @@ fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool
         let claims = IdClaims {
             iss: &s.issuer,
             sub: &issued.sub,
-            aud: if quickbooks {
+            aud: if b.aud_array {
                 json!([client.id])
             } else {
                 json!(client.id)
             },
-            azp: quickbooks.then_some(client.id.as_str()),
+            azp: b.aud_array.then_some(client.id.as_str()),
             realmid: user
-                .filter(|_| quickbooks && has("com.intuit.quickbooks.accounting"))
+                .filter(|_| {
+                    b.adds_callback_param("realmId") && b.api_scope.is_some_and(|sc| has(sc))
+                })
                 .map(realm_of),
             exp: issued.iat.saturating_add(s.config.access_token_ttl),
             iat: issued.iat,
