@@ -97,8 +97,9 @@ impl SandboxBuilder {
         self
     }
 
-    /// Access token lifetime (default 3600 s; 900 s in [`SandboxProfile::Datev`], 1800 s in
-    /// [`SandboxProfile::Xero`]).
+    /// Access token lifetime. Default: the preset's `access_token_lifetime` (900 s in
+    /// [`SandboxProfile::Datev`], 1800 s in [`SandboxProfile::Xero`], 3600 s in the
+    /// others; 3600 s in [`SandboxProfile::Oidc`]).
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_token_ttl = Some(ttl);
         self
@@ -111,23 +112,25 @@ impl SandboxBuilder {
     }
 
     /// Issue a new refresh token on every refresh (default `true`). Without rotation the
-    /// same refresh token is returned again. In [`SandboxProfile::QuickBooks`] rotation happens
-    /// only once the presented refresh token is 24 hours old (sandbox clock).
+    /// same refresh token is returned again. Where the preset's rotation is
+    /// `Rotation::Periodic` ([`SandboxProfile::QuickBooks`]: 24 hours) rotation happens
+    /// only once the presented refresh token is that old (sandbox clock).
     pub fn rotate_refresh_tokens(mut self, on: bool) -> Self {
         self.rotate_refresh_tokens = on;
         self
     }
 
-    /// How long a rotated refresh token keeps working (default 0: not at all; 30 minutes
-    /// in [`SandboxProfile::Xero`]).
+    /// How long a rotated refresh token keeps working. Default: the preset's
+    /// `Rotation::grace()` (30 minutes in [`SandboxProfile::Xero`]; 0, not at all, in the
+    /// others).
     pub fn refresh_grace_period(mut self, grace: Duration) -> Self {
         self.refresh_grace_period = Some(grace);
         self
     }
 
     /// Revoke the whole token family when a rotated refresh token is presented after its
-    /// grace period (default `true`; `false` in [`SandboxProfile::QuickBooks`], where a replaced
-    /// refresh token only fails itself).
+    /// grace period. Default `true`; `false` where the preset's rotation is periodic
+    /// ([`SandboxProfile::QuickBooks`]), where a replaced refresh token only fails itself.
     pub fn reuse_detection(mut self, on: bool) -> Self {
         self.reuse_detection = Some(on);
         self
@@ -158,10 +161,11 @@ impl SandboxBuilder {
         self
     }
 
-    /// Whether authorize requests must carry an S256 `code_challenge`. Default: required
-    /// in [`SandboxProfile::Oidc`], [`SandboxProfile::Datev`] and [`SandboxProfile::Xero`]; optional in
-    /// [`SandboxProfile::Lexoffice`] and [`SandboxProfile::QuickBooks`] (neither documents PKCE; a
-    /// challenge that is sent is checked). `plain` is always refused.
+    /// Whether authorize requests must carry an S256 `code_challenge`. Default: the
+    /// preset's `Pkce` (required in [`SandboxProfile::Datev`] and [`SandboxProfile::Xero`],
+    /// optional in [`SandboxProfile::Lexoffice`] and [`SandboxProfile::QuickBooks`]: a
+    /// challenge that is sent is checked); required in [`SandboxProfile::Oidc`]. `plain`
+    /// is always refused.
     pub fn require_pkce(mut self, on: bool) -> Self {
         self.require_pkce = Some(on);
         self

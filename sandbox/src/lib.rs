@@ -8,6 +8,18 @@
 //! `/v1/profile` and `/v1/contacts` with lexoffice's rate limit and error shapes.
 //! Faults (server errors, hangs, broken JSON) and clock skew can be injected.
 //!
+//! A [`SandboxProfile`] names the provider imitated ([`SandboxProfile::provider`]); what
+//! the sandbox then does is read from that provider's preset
+//! ([`lexoffice_login::providers::Provider::preset`], production environment), the one
+//! source of provider facts: access token lifetime, refresh token rotation and grace,
+//! idle expiry, PKCE and `nonce` requirements, the discovery path, the revocation body,
+//! redirect parameters (`realmId`), answered token request headers, the form of `aud`,
+//! endpoints on a second host and the known scopes. [`SandboxProfile::Oidc`] is a
+//! generic OpenID provider that also serves the lexoffice API routes. The provider APIs'
+//! data (DATEV clients, Xero tenants, the QuickBooks company, the lexoffice profile and
+//! contacts) are sandbox fixtures. [`Stats::requests`] counts requests per
+//! [`SandboxRoute`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), lexoffice_login_sandbox::SandboxError> {
 //! use lexoffice_login_sandbox::{SandboxProfile, Sandbox};
@@ -17,17 +29,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Routes (same paths in every [`SandboxProfile`]):
+//! Routes (same paths in every [`SandboxProfile`]; "where the preset says" means the
+//! imitated provider's preset):
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | GET | `/.well-known/openid-configuration` | discovery (404 in [`SandboxProfile::Lexoffice`] and [`SandboxProfile::QuickBooks`]) |
-//! | GET | `/.well-known/openid_configuration` | discovery, [`SandboxProfile::QuickBooks`] only |
+//! | GET | `/.well-known/openid-configuration` | discovery (404 where the preset's discovery is `None` or `At` another path: [`SandboxProfile::Lexoffice`], [`SandboxProfile::QuickBooks`]) |
+//! | GET | `/.well-known/openid_configuration` | discovery at the preset's `DiscoverySource::At` path ([`SandboxProfile::QuickBooks`] only) |
 //! | GET | `/oauth2/jwks` | public signing keys |
 //! | GET | `/oauth2/authorize` | authorization request |
 //! | POST | `/oauth2/authorize/decision` | form of the interactive consent page |
 //! | POST | `/oauth2/token` | token endpoint |
-//! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body in [`SandboxProfile::QuickBooks`]) |
+//! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body where the preset says `RevocationBody::Json`: [`SandboxProfile::QuickBooks`]) |
 //! | GET | `/oauth2/userinfo` | OIDC userinfo |
 //! | POST | `/oauth2/introspect` | RFC 7662 introspection |
 //! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]) |
@@ -37,7 +50,7 @@
 //! | GET | `/api.xro/2.0/Organisation` | Xero organisation (header `xero-tenant-id`, scope `accounting.settings[.read]`) |
 //! | GET | `/v3/company/{realmId}/companyinfo/{realmId}` | QuickBooks company (scope `com.intuit.quickbooks.accounting`) |
 //!
-//! In [`SandboxProfile::Datev`] the jwks, token, revoke, userinfo and introspect routes and the
+//! Where the preset's endpoints are on another host ([`SandboxProfile::Datev`]) the jwks, token, revoke, userinfo and introspect routes and the
 //! DATEV API are served only on the second host ([`Sandbox::second_host_url`]); the
 //! issuer host serves discovery and authorize. The provider API routes answer only in
 //! their profile (404 elsewhere) and have no rate limit.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use lexoffice_login::protocol::is_protocol_param;
 use rand::RngCore;
 use tokio::sync::watch;
 
@@ -88,16 +89,6 @@ impl Shared {
         &self,
         params: impl Iterator<Item = (&'a String, &'a String)>,
     ) {
-        const PROTOCOL: &[&str] = &[
-            "response_type",
-            "client_id",
-            "redirect_uri",
-            "scope",
-            "state",
-            "nonce",
-            "code_challenge",
-            "code_challenge_method",
-        ];
         let mut stats = lock(&self.stats);
         for (k, v) in params {
             *stats.authorize_params.entry(k.clone()).or_insert(0) += 1;
@@ -112,7 +103,7 @@ impl Shared {
             ]
             .iter()
             .any(|w| lower.contains(w));
-            if !PROTOCOL.contains(&k.as_str()) && !sensitive {
+            if !is_protocol_param(k) && !sensitive {
                 stats.authorize_param_values.insert(k.clone(), v.clone());
             }
         }

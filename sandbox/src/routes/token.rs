@@ -437,9 +437,7 @@ fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool
             },
             azp: b.aud_array.then_some(client.id.as_str()),
             realmid: user
-                .filter(|_| {
-                    b.adds_callback_param("realmId") && b.api_scope.is_some_and(|sc| has(sc))
-                })
+                .filter(|_| b.adds_callback_param("realmId") && b.api_scope.is_some_and(has))
                 .map(realm_of),
             exp: issued.iat.saturating_add(s.config.access_token_ttl),
             iat: issued.iat,
