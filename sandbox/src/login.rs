@@ -3,6 +3,7 @@
 
 use lexoffice_login::{Client, Error, Settings, SettingsBuilder, TokenSet};
 
+use super::behaviour::Discovery;
 use super::{Sandbox, SandboxProfile};
 
 impl Sandbox {
@@ -40,6 +41,20 @@ impl Sandbox {
             Some(secret) => builder.client_secret(secret),
             None => builder.client_auth(lexoffice_login::ClientAuthMethod::None),
         };
+        // Where discovery is (or is not) comes from the preset; the scopes are the
+        // sandbox's choice: enough to call each profile's fixture API.
+        let url = |p: &str| self.url(p).to_string();
+        let builder = match &self.shared.config.behaviour.discovery {
+            Discovery::Standard => builder,
+            Discovery::At(path) => builder.discovery_url(url(path)),
+            Discovery::None => builder.without_discovery().endpoints(
+                url("/oauth2/authorize"),
+                url("/oauth2/token"),
+                Some(&url("/oauth2/revoke")),
+                None,
+                None,
+            ),
+        };
         match self.profile() {
             SandboxProfile::Oidc => builder.scopes([
                 "openid",
@@ -49,19 +64,7 @@ impl Sandbox {
                 "profile.read",
                 "contacts.read",
             ]),
-            SandboxProfile::Lexoffice => {
-                let url = |p: &str| self.url(p).to_string();
-                builder
-                    .scopes(["profile.read", "contacts.read"])
-                    .without_discovery()
-                    .endpoints(
-                        url("/oauth2/authorize"),
-                        url("/oauth2/token"),
-                        Some(&url("/oauth2/revoke")),
-                        None,
-                        None,
-                    )
-            }
+            SandboxProfile::Lexoffice => builder.scopes(["profile.read", "contacts.read"]),
             SandboxProfile::Datev => builder
                 .scopes([
                     "openid",
@@ -81,14 +84,12 @@ impl Sandbox {
                 "accounting.settings",
                 "accounting.transactions",
             ]),
-            SandboxProfile::QuickBooks => builder
-                .scopes([
-                    "openid",
-                    "profile",
-                    "email",
-                    "com.intuit.quickbooks.accounting",
-                ])
-                .discovery_url(self.url("/.well-known/openid_configuration").to_string()),
+            SandboxProfile::QuickBooks => builder.scopes([
+                "openid",
+                "profile",
+                "email",
+                "com.intuit.quickbooks.accounting",
+            ]),
         }
     }
 
