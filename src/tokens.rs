@@ -25,7 +25,7 @@ use crate::scope::Scopes;
 /// let tokens: TokenSet = serde_json::from_str(r#"{
 ///     "access_token": "at-1", "token_type": "Bearer",
 ///     "refresh_token": "rt-1", "expires_at": "2030-01-01T00:00:00Z",
-///     "scopes": ["profile.read"], "obtained_at": "2029-12-31T23:00:00Z"
+///     "scopes": "profile.read", "obtained_at": "2029-12-31T23:00:00Z"
 /// }"#).unwrap();
 /// let now = "2029-12-31T23:59:00Z".parse().unwrap();
 /// assert!(tokens.expires_within_at(Duration::from_secs(120), now));
