@@ -101,21 +101,9 @@ impl IntoResponse for Page {
     }
 }
 
-/// HTML-escapes text for the pages above. The library has no public HTML helper (its
-/// sandbox crate keeps its own private one), so this stays the command line's.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// HTML-escapes text for the pages above.
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_safe(s)
 }
 
 /// Every request lands here (a path from the configuration is never parsed as a route

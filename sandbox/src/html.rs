@@ -11,20 +11,9 @@ border-radius:.4rem;margin:1rem 0}label{display:block;margin:.4rem 0}\
 button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}code{background:#f3f3f3;\
 padding:0 .2rem}.note{color:#666;font-size:.85rem}";
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_safe(s)
 }
 
 fn page(title: &str, body: &str) -> String {
