@@ -290,8 +290,13 @@ impl Client {
         };
         let mut extras: std::collections::BTreeMap<String, Value> =
             answer.extra.clone().into_iter().collect();
+        // Only the redirect parameters the provider's preset names (QuickBooks'
+        // `realmId`) are kept with the tokens; anything else a redirect carries is not.
+        let wanted = &self.inner.settings.quirks().callback_params;
         for (k, v) in response.extras {
-            extras.insert(k, Value::String(v));
+            if wanted.contains(&k.as_str()) {
+                extras.insert(k, Value::String(v));
+            }
         }
         tracing::info!(
             subject = claims.as_ref().map(|c| c.sub.as_str()),

@@ -55,6 +55,7 @@ impl Sandbox {
                 None,
             ),
         };
+        let builder = self.with_provider(builder);
         match self.profile() {
             SandboxProfile::Oidc => builder.scopes([
                 "openid",
@@ -91,6 +92,24 @@ impl Sandbox {
                 "com.intuit.quickbooks.accounting",
             ]),
         }
+    }
+
+    /// The provider preset of this profile, pointed at this sandbox: its quirks (the
+    /// flow reads them), its API base and tenants endpoint on the sandbox's hosts.
+    fn with_provider(&self, builder: SettingsBuilder) -> SettingsBuilder {
+        let Some(provider) = self.profile().provider() else {
+            return builder;
+        };
+        let preset = provider.preset(lexoffice_login::providers::Environment::Production);
+        let mut builder = builder
+            .provider(provider)
+            .api_base(self.api_base().to_string());
+        if let Some(tenants) = &preset.quirks.tenants {
+            if let Ok(url) = url::Url::parse(tenants.url) {
+                builder = builder.tenants_endpoint(self.endpoint_url(url.path()).to_string());
+            }
+        }
+        builder
     }
 
     /// Logs in through `client` the way a browser would with the auto-consenting
