@@ -4,7 +4,7 @@
 //! task that uses the client, and backoff on the server's rate limit.
 //!
 //! ```no_run
-//! use lexoffice_login::api::{ApiClient, ApiOptions, Profile};
+//! use lexoffice_login::api::{ApiClient, ApiOptions, LexofficeProfile};
 //! use lexoffice_login::store::{MemoryStore, StoreKey};
 //! use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager};
 //!
@@ -20,7 +20,7 @@
 //!     .http_client(client.http_client().clone())
 //!     .options(ApiOptions::default()) // 2 requests per second, lexoffice's limit
 //!     .build()?;
-//! let profile: Profile = api.profile().await?;
+//! let profile: LexofficeProfile = api.profile().await?;
 //! println!("logged in to {:?}", profile.company_name);
 //! # Ok(())
 //! # }
@@ -433,7 +433,7 @@ impl ApiResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct Profile {
+pub struct LexofficeProfile {
     /// The organisation's id.
     pub organization_id: String,
     /// The company's name.
@@ -444,7 +444,7 @@ pub struct Profile {
     pub connection_id: Option<String>,
     /// Who created the organisation.
     #[serde(default)]
-    pub created: Option<ProfileCreated>,
+    pub created: Option<LexofficeProfileCreated>,
     /// Enabled features.
     #[serde(default)]
     pub features: Vec<String>,
@@ -462,11 +462,11 @@ pub struct Profile {
     pub small_business: Option<bool>,
 }
 
-/// [`Profile::created`].
+/// [`LexofficeProfile::created`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct ProfileCreated {
+pub struct LexofficeProfileCreated {
     /// The user's id.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -678,7 +678,7 @@ impl<S: TokenStore> ApiClient<S> {
     }
 
     /// lexoffice's `GET /profile`.
-    pub async fn profile(&self) -> Result<Profile, ApiError> {
+    pub async fn profile(&self) -> Result<LexofficeProfile, ApiError> {
         self.get_json("profile").await
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, Profile};
+use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, LexofficeProfile};
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::{Client, ManagerOptions, TokenKind, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
@@ -77,7 +77,7 @@ async fn twenty_concurrent_calls_stay_under_the_rate_limit() {
         let api = api.clone();
         tasks.push(tokio::spawn(async move { api.profile().await }));
     }
-    let mut profiles: Vec<Profile> = Vec::new();
+    let mut profiles: Vec<LexofficeProfile> = Vec::new();
     for t in tasks {
         profiles.push(t.await.unwrap().expect("every call succeeds"));
     }

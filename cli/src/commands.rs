@@ -1,7 +1,7 @@
 //! `token`, `whoami`, `status` and `logout`: the stored login, read, used and ended.
 
 use chrono::Utc;
-use lexoffice_login::api::{ApiClient, Profile};
+use lexoffice_login::api::{ApiClient, LexofficeProfile};
 use lexoffice_login::providers::Provider;
 use lexoffice_login::store::{FileStore, TokenStore};
 use lexoffice_login::{Endpoint, Error, Settings, TokenKind, TokenSet};
@@ -202,7 +202,7 @@ pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
         outln!("{text}")?;
         return outln!("  {:<13} GET {base}/{path}", "source");
     }
-    let profile: Profile = api
+    let profile: LexofficeProfile = api
         .get_json(path)
         .await
         .map_err(|e| ctx.with_hint(e.into()))?;

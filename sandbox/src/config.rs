@@ -248,7 +248,7 @@ impl TestUser {
 ///
 /// [`Sandbox::tenants`]: super::Sandbox::tenants
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
+pub struct SandboxTenant {
     /// The tenant id, the value of the `xero-tenant-id` header.
     pub tenant_id: String,
     /// The organisation's name.
@@ -258,14 +258,14 @@ pub struct Tenant {
 }
 
 /// The Xero tenants a user can connect: the user's company and a demo company.
-pub(crate) fn tenants_of(user: &TestUser) -> Vec<Tenant> {
+pub(crate) fn tenants_of(user: &TestUser) -> Vec<SandboxTenant> {
     vec![
-        Tenant {
+        SandboxTenant {
             tenant_id: derived_uuid(&format!("xero-tenant-{}", user.organization_id)),
             tenant_name: user.company_name.clone(),
             tenant_type: "ORGANISATION".into(),
         },
-        Tenant {
+        SandboxTenant {
             tenant_id: derived_uuid(&format!("xero-demo-{}", user.sub)),
             tenant_name: "Demo Company (Global)".into(),
             tenant_type: "ORGANISATION".into(),

@@ -78,7 +78,7 @@ use tokio::task::JoinHandle;
 
 pub use builder::SandboxBuilder;
 pub use config::{
-    ClientAuth, Fault, SandboxClient, SandboxProfile, Tenant, TestUser, DEFAULT_CLIENT_ID,
+    ClientAuth, Fault, SandboxClient, SandboxProfile, SandboxTenant, TestUser, DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
 };
 pub use login::{auto_consent_login, follow_authorization};
@@ -226,7 +226,7 @@ impl Sandbox {
 
     /// The Xero tenants the first test user (the one auto-consent logs in) is connected
     /// to after a login in [`SandboxProfile::Xero`]: their company and a demo company.
-    pub fn tenants(&self) -> Vec<Tenant> {
+    pub fn tenants(&self) -> Vec<SandboxTenant> {
         self.users()
             .first()
             .map(config::tenants_of)
