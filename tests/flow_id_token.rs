@@ -39,6 +39,299 @@ fn id_token_problem(result: Result<lexoffice_login::TokenSet, Error>) -> IdToken
     }
 }
 
+/// What a login's ID token must be for the login to complete.
+enum Expect {
+    Accepted,
+    Refused(IdTokenProblem),
+    /// Refused as [`IdTokenProblem::Malformed`] with a detail that contains this text.
+    Malformed(&'static str),
+    /// Refused as [`IdTokenProblem::DisallowedAlgorithm`] for `alg`, naming `allowed`.
+    Disallowed {
+        alg: &'static str,
+        allowed: &'static str,
+    },
+}
+
+/// One login whose ID token differs from a valid one in one way.
+struct Case {
+    name: &'static str,
+    /// `id_token_signing_alg_values_supported` in discovery, if not the default.
+    algs: Option<&'static [&'static str]>,
+    /// Changes the valid claims of the login.
+    claims: fn(&mut Value),
+    /// Makes the ID token from the (changed) claims.
+    sign: fn(&Provider, &Value) -> String,
+    expect: Expect,
+    /// Texts the error message must contain.
+    says: &'static [&'static str],
+    /// The refusal comes from the header alone: the JWKS is never fetched.
+    no_key_fetch: bool,
+}
+
+const CASE: Case = Case {
+    name: "",
+    algs: None,
+    claims: |_| {},
+    sign: rs256,
+    expect: Expect::Accepted,
+    says: &[],
+    no_key_fetch: false,
+};
+
+fn rs256(p: &Provider, claims: &Value) -> String {
+    p.rsa.sign(claims)
+}
+
+fn remove(claims: &mut Value, name: &str) {
+    claims.as_object_mut().unwrap().remove(name);
+}
+
+fn cases() -> Vec<Case> {
+    use IdTokenProblem::*;
+    vec![
+        Case {
+            name: "an ES256 token",
+            sign: |p, c| p.ec.sign(c),
+            ..CASE
+        },
+        Case {
+            name: "an ES256 token when the provider announces only RS256",
+            algs: Some(&["RS256"]),
+            sign: |p, c| p.ec.sign(c),
+            expect: Expect::Disallowed {
+                alg: "ES256",
+                allowed: "RS256",
+            },
+            ..CASE
+        },
+        Case {
+            name: "a wrong audience",
+            claims: |c| c["aud"] = json!("someone-else"),
+            expect: Expect::Refused(WrongAudience),
+            ..CASE
+        },
+        Case {
+            name: "an audience array with this client but without azp",
+            claims: |c| c["aud"] = json!([CLIENT_ID, "api.example.com"]),
+            expect: Expect::Refused(WrongAuthorizedParty),
+            ..CASE
+        },
+        Case {
+            name: "an audience array without this client",
+            claims: |c| c["aud"] = json!(["api.example.com", "other"]),
+            expect: Expect::Refused(WrongAudience),
+            ..CASE
+        },
+        Case {
+            name: "a wrong azp",
+            claims: |c| c["azp"] = json!("other-client"),
+            expect: Expect::Refused(WrongAuthorizedParty),
+            ..CASE
+        },
+        Case {
+            name: "a wrong issuer claim",
+            claims: |c| c["iss"] = json!("https://evil.example.com"),
+            expect: Expect::Refused(WrongIssuer),
+            ..CASE
+        },
+        // The clock skew is 60 s.
+        Case {
+            name: "expired beyond the skew",
+            claims: |c| {
+                c["exp"] = json!(now() - 120);
+                c["iat"] = json!(now() - 600);
+            },
+            expect: Expect::Refused(Expired),
+            says: &["expired", "start it again"],
+            ..CASE
+        },
+        Case {
+            name: "expired 20 s ago, within the skew",
+            claims: |c| {
+                c["exp"] = json!(now() - 20);
+                c["iat"] = json!(now() - 600);
+            },
+            ..CASE
+        },
+        Case {
+            name: "nbf beyond the skew",
+            claims: |c| c["nbf"] = json!(now() + 300),
+            expect: Expect::Refused(NotYetValid),
+            ..CASE
+        },
+        Case {
+            name: "nbf 20 s ahead, within the skew",
+            claims: |c| c["nbf"] = json!(now() + 20),
+            ..CASE
+        },
+        Case {
+            name: "iat beyond the skew",
+            claims: |c| c["iat"] = json!(now() + 300),
+            expect: Expect::Refused(IssuedInFuture),
+            says: &["clock"],
+            ..CASE
+        },
+        Case {
+            name: "iat 20 s ahead, within the skew",
+            claims: |c| c["iat"] = json!(now() + 20),
+            ..CASE
+        },
+        Case {
+            name: "a wrong nonce",
+            claims: |c| c["nonce"] = json!("replayed"),
+            expect: Expect::Refused(NonceMismatch),
+            ..CASE
+        },
+        Case {
+            name: "a missing nonce",
+            claims: |c| remove(c, "nonce"),
+            expect: Expect::Refused(NonceMismatch),
+            ..CASE
+        },
+        Case {
+            name: "a missing sub",
+            claims: |c| remove(c, "sub"),
+            expect: Expect::Refused(MissingClaim("sub".to_owned())),
+            ..CASE
+        },
+        Case {
+            name: "a missing exp",
+            claims: |c| remove(c, "exp"),
+            expect: Expect::Refused(MissingClaim("exp".to_owned())),
+            ..CASE
+        },
+        // `iat` is required too (OpenID Connect Core 2); its absence fails the claims.
+        Case {
+            name: "a missing iat",
+            claims: |c| remove(c, "iat"),
+            expect: Expect::Malformed("iat"),
+            ..CASE
+        },
+        Case {
+            name: "alg none",
+            sign: |_, c| raw_jws(&json!({"alg": "none", "typ": "JWT"}), c, b""),
+            expect: Expect::Refused(Unsigned),
+            no_key_fetch: true,
+            ..CASE
+        },
+        Case {
+            name: "alg None (any spelling of none)",
+            sign: |_, c| raw_jws(&json!({"alg": "None", "kid": "rsa-1"}), c, b""),
+            expect: Expect::Refused(Unsigned),
+            ..CASE
+        },
+        Case {
+            name: "signed by another key with a known kid",
+            sign: |_, c| Key::rsa("rsa-1", RSA_PEM_2).sign(c),
+            expect: Expect::Refused(BadSignature),
+            ..CASE
+        },
+        Case {
+            name: "a tampered payload",
+            sign: |p, c| {
+                let good = p.rsa.sign(c);
+                let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+                let mut forged = c.clone();
+                forged["sub"] = json!("admin");
+                let forged = raw_jws(&json!({}), &forged, b"");
+                parts[1] = forged.split('.').nth(1).unwrap().to_owned();
+                parts.join(".")
+            },
+            expect: Expect::Refused(BadSignature),
+            ..CASE
+        },
+        Case {
+            name: "an at_hash mismatch",
+            claims: |c| c["at_hash"] = json!(at_hash("another-access-token")),
+            expect: Expect::Refused(AtHashMismatch),
+            ..CASE
+        },
+        Case {
+            name: "no at_hash (optional in the code flow)",
+            claims: |c| remove(c, "at_hash"),
+            ..CASE
+        },
+        Case {
+            name: "not a JWT",
+            sign: |_, _| "not-a-jwt".to_owned(),
+            expect: Expect::Malformed(""),
+            ..CASE
+        },
+        Case {
+            name: "no kid: the one EC key is tried",
+            sign: |p, c| p.ec.sign_as(c, None),
+            ..CASE
+        },
+    ]
+}
+
+/// Each case is one login against its own provider, all running at once.
+#[tokio::test]
+async fn each_id_token_rule_accepts_or_refuses_with_its_problem() {
+    let mut runs = tokio::task::JoinSet::new();
+    for case in cases() {
+        runs.spawn(async move {
+            let p = match case.algs {
+                Some(algs) => {
+                    Provider::start_with(|doc| {
+                        doc["id_token_signing_alg_values_supported"] = json!(algs)
+                    })
+                    .await
+                }
+                None => Provider::start().await,
+            };
+            let client = p.client().await;
+            let result = p
+                .login_with_id_token(&client, |p, login| {
+                    let mut claims = p.claims(login);
+                    (case.claims)(&mut claims);
+                    (case.sign)(p, &claims)
+                })
+                .await;
+            let name = case.name;
+            let problem = match (&case.expect, &result) {
+                (Expect::Accepted, Ok(tokens)) => {
+                    assert_eq!(
+                        tokens.id_token_claims().map(|c| c.subject()),
+                        Some(SUBJECT),
+                        "{name}"
+                    );
+                    None
+                }
+                (Expect::Accepted, Err(err)) => panic!("{name}: refused: {err:?}"),
+                (_, Err(Error::IdToken(problem))) => Some(problem),
+                (_, other) => panic!("{name}: expected an ID-token problem, got {other:?}"),
+            };
+            if let Some(problem) = problem {
+                match &case.expect {
+                    Expect::Refused(expected) => assert_eq!(problem, expected, "{name}"),
+                    Expect::Malformed(detail) => assert!(
+                        matches!(problem, IdTokenProblem::Malformed(m) if m.contains(detail)),
+                        "{name}: {problem:?}"
+                    ),
+                    Expect::Disallowed { alg, allowed } => assert!(
+                        matches!(problem, IdTokenProblem::DisallowedAlgorithm { alg: a, allowed: al } if a == alg && al.contains(allowed)),
+                        "{name}: {problem:?}"
+                    ),
+                    Expect::Accepted => unreachable!(),
+                }
+                let msg = result.unwrap_err().to_string();
+                for text in case.says {
+                    assert!(msg.contains(text), "{name}: {text:?} in {msg}");
+                }
+            }
+            if case.no_key_fetch {
+                assert!(p.requests_to("/jwks").await.is_empty(), "{name}");
+            }
+        });
+    }
+    while let Some(run) = runs.join_next().await {
+        if let Err(err) = run {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_rs256_token_with_all_claims_right_is_accepted() {
     let p = Provider::start().await;
@@ -51,43 +344,7 @@ async fn an_rs256_token_with_all_claims_right_is_accepted() {
 }
 
 #[tokio::test]
-async fn an_es256_token_is_accepted() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let tokens = p
-        .login_with_id_token(&client, |p, login| p.ec.sign(&p.claims(login)))
-        .await
-        .expect("accepted");
-    assert_eq!(tokens.id_token_claims().unwrap().subject(), SUBJECT);
-}
-
-#[tokio::test]
-async fn an_es256_token_is_refused_when_the_provider_announces_only_rs256() {
-    let p = Provider::start_with(|doc| {
-        doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
-    })
-    .await;
-    let client = p.client().await;
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |p, login| p.ec.sign(&p.claims(login)))
-            .await,
-    );
-    assert!(
-        matches!(&problem, IdTokenProblem::DisallowedAlgorithm { alg, allowed } if alg == "ES256" && allowed.contains("RS256")),
-        "{problem:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_wrong_audience_is_refused() {
-    let p = Provider::start().await;
-    let problem =
-        id_token_problem(login_with_claims(&p, |c| c["aud"] = json!("someone-else")).await);
-    assert_eq!(problem, IdTokenProblem::WrongAudience);
-}
-
-#[tokio::test]
-async fn an_audience_array_needs_azp_naming_this_client() {
+async fn an_audience_array_with_azp_naming_this_client_is_accepted() {
     let p = Provider::start().await;
     let tokens = login_with_claims(&p, |c| {
         c["aud"] = json!([CLIENT_ID, "api.example.com"]);
@@ -98,111 +355,6 @@ async fn an_audience_array_needs_azp_naming_this_client() {
     let claims = tokens.id_token_claims().unwrap();
     assert_eq!(claims.aud, vec![CLIENT_ID, "api.example.com"]);
     assert_eq!(claims.azp.as_deref(), Some(CLIENT_ID));
-
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| c["aud"] = json!([CLIENT_ID, "api.example.com"])).await,
-    );
-    assert_eq!(problem, IdTokenProblem::WrongAuthorizedParty);
-
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| c["aud"] = json!(["api.example.com", "other"])).await,
-    );
-    assert_eq!(problem, IdTokenProblem::WrongAudience);
-}
-
-#[tokio::test]
-async fn a_wrong_azp_is_refused() {
-    let p = Provider::start().await;
-    let problem =
-        id_token_problem(login_with_claims(&p, |c| c["azp"] = json!("other-client")).await);
-    assert_eq!(problem, IdTokenProblem::WrongAuthorizedParty);
-}
-
-#[tokio::test]
-async fn a_wrong_issuer_claim_is_refused() {
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| c["iss"] = json!("https://evil.example.com")).await,
-    );
-    assert_eq!(problem, IdTokenProblem::WrongIssuer);
-}
-
-#[tokio::test]
-async fn an_expired_token_is_refused_beyond_the_skew_and_accepted_within_it() {
-    // Skew is 60 s.
-    let p = Provider::start().await;
-    let err = login_with_claims(&p, |c| {
-        c["exp"] = json!(now() - 120);
-        c["iat"] = json!(now() - 600);
-    })
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, Error::IdToken(IdTokenProblem::Expired)),
-        "{err:?}"
-    );
-    let msg = err.to_string();
-    assert!(msg.contains("expired"), "{msg}");
-    assert!(msg.contains("start it again"), "{msg}");
-
-    let p = Provider::start().await;
-    login_with_claims(&p, |c| {
-        c["exp"] = json!(now() - 20);
-        c["iat"] = json!(now() - 600);
-    })
-    .await
-    .expect("a token expired 20 s ago is within the 60 s skew");
-}
-
-#[tokio::test]
-async fn nbf_in_the_future_is_refused_and_within_the_skew_accepted() {
-    let p = Provider::start().await;
-    let problem = id_token_problem(login_with_claims(&p, |c| c["nbf"] = json!(now() + 300)).await);
-    assert_eq!(problem, IdTokenProblem::NotYetValid);
-
-    let p = Provider::start().await;
-    login_with_claims(&p, |c| c["nbf"] = json!(now() + 20))
-        .await
-        .expect("nbf 20 s ahead is within the skew");
-}
-
-#[tokio::test]
-async fn iat_in_the_future_is_refused_and_within_the_skew_accepted() {
-    let p = Provider::start().await;
-    let err = login_with_claims(&p, |c| c["iat"] = json!(now() + 300))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::IdToken(IdTokenProblem::IssuedInFuture)),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("clock"), "{err}");
-
-    let p = Provider::start().await;
-    login_with_claims(&p, |c| c["iat"] = json!(now() + 20))
-        .await
-        .expect("iat 20 s ahead is within the skew");
-}
-
-#[tokio::test]
-async fn a_wrong_nonce_is_refused() {
-    let p = Provider::start().await;
-    let problem = id_token_problem(login_with_claims(&p, |c| c["nonce"] = json!("replayed")).await);
-    assert_eq!(problem, IdTokenProblem::NonceMismatch);
-}
-
-#[tokio::test]
-async fn a_missing_nonce_is_refused() {
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| {
-            c.as_object_mut().unwrap().remove("nonce");
-        })
-        .await,
-    );
-    assert_eq!(problem, IdTokenProblem::NonceMismatch);
 }
 
 #[tokio::test]
@@ -215,61 +367,6 @@ async fn the_nonce_of_another_login_is_refused() {
             .await,
     );
     assert_eq!(problem, IdTokenProblem::NonceMismatch);
-}
-
-#[tokio::test]
-async fn missing_required_claims_are_named() {
-    for claim in ["sub", "exp"] {
-        let p = Provider::start().await;
-        let problem = id_token_problem(
-            login_with_claims(&p, |c| {
-                c.as_object_mut().unwrap().remove(claim);
-            })
-            .await,
-        );
-        assert_eq!(problem, IdTokenProblem::MissingClaim(claim.to_owned()));
-    }
-    // `iat` is required too (OpenID Connect Core 2); its absence fails the claims.
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| {
-            c.as_object_mut().unwrap().remove("iat");
-        })
-        .await,
-    );
-    assert!(
-        matches!(&problem, IdTokenProblem::Malformed(m) if m.contains("iat")),
-        "{problem:?}"
-    );
-}
-
-#[tokio::test]
-async fn alg_none_is_refused_without_fetching_keys() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |p, login| {
-            raw_jws(&json!({"alg": "none", "typ": "JWT"}), &p.claims(login), b"")
-        })
-        .await,
-    );
-    assert_eq!(problem, IdTokenProblem::Unsigned);
-    assert!(p.requests_to("/jwks").await.is_empty());
-
-    // Any spelling of "none" too.
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |p, login| {
-            raw_jws(
-                &json!({"alg": "None", "kid": "rsa-1"}),
-                &p.claims(login),
-                b"",
-            )
-        })
-        .await,
-    );
-    assert_eq!(problem, IdTokenProblem::Unsigned);
 }
 
 /// HS256 with the provider's public key as the HMAC secret: the classic key-confusion
@@ -313,59 +410,6 @@ async fn hs256_signed_with_the_public_key_is_refused() {
 }
 
 #[tokio::test]
-async fn a_token_signed_by_another_key_with_a_known_kid_has_a_bad_signature() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let impostor = Key::rsa("rsa-1", RSA_PEM_2);
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |p, login| impostor.sign(&p.claims(login)))
-            .await,
-    );
-    assert_eq!(problem, IdTokenProblem::BadSignature);
-}
-
-#[tokio::test]
-async fn a_tampered_payload_has_a_bad_signature() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |p, login| {
-            let good = p.rsa.sign(&p.claims(login));
-            let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-            let mut claims = p.claims(login);
-            claims["sub"] = json!("admin");
-            let forged = raw_jws(&json!({}), &claims, b"");
-            parts[1] = forged.split('.').nth(1).unwrap().to_owned();
-            parts.join(".")
-        })
-        .await,
-    );
-    assert_eq!(problem, IdTokenProblem::BadSignature);
-}
-
-#[tokio::test]
-async fn an_at_hash_mismatch_is_refused() {
-    let p = Provider::start().await;
-    let problem = id_token_problem(
-        login_with_claims(&p, |c| {
-            c["at_hash"] = json!(at_hash("another-access-token"))
-        })
-        .await,
-    );
-    assert_eq!(problem, IdTokenProblem::AtHashMismatch);
-}
-
-#[tokio::test]
-async fn a_token_without_at_hash_is_accepted() {
-    let p = Provider::start().await;
-    login_with_claims(&p, |c| {
-        c.as_object_mut().unwrap().remove("at_hash");
-    })
-    .await
-    .expect("at_hash is optional in the code flow");
-}
-
-#[tokio::test]
 async fn a_token_response_without_id_token_is_refused_when_openid_was_requested() {
     let p = Provider::start().await;
     let client = p.client().await;
@@ -377,20 +421,6 @@ async fn a_token_response_without_id_token_is_refused_when_openid_was_requested(
         .unwrap_err();
     assert!(matches!(err, Error::IdTokenMissing), "{err:?}");
     assert!(err.to_string().contains("remove `openid`"), "{err}");
-}
-
-#[tokio::test]
-async fn a_malformed_id_token_is_refused() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let problem = id_token_problem(
-        p.login_with_id_token(&client, |_, _| "not-a-jwt".to_owned())
-            .await,
-    );
-    assert!(
-        matches!(problem, IdTokenProblem::Malformed(_)),
-        "{problem:?}"
-    );
 }
 
 /// The key rotated: the token is signed with key B, the cached JWKS only has key A, the
@@ -487,22 +517,10 @@ async fn after_the_cooldown_an_unknown_kid_fetches_again() {
 }
 
 #[tokio::test]
-async fn a_token_without_kid_is_verified_with_the_matching_key_type() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    p.login_with_id_token(&client, |p, login| p.ec.sign_as(&p.claims(login), None))
-        .await
-        .expect("no kid: the one EC key is tried");
-}
-
-#[tokio::test]
 async fn a_refreshed_id_token_must_name_the_same_subject() {
     let p = Provider::start().await;
     let client = p.client().await;
-    let tokens = p
-        .login_with_id_token(&client, |p, login| p.rsa.sign(&p.claims(login)))
-        .await
-        .expect("login");
+    let tokens = p.logged_in(&client).await;
     let mut claims = p.claims(&Login::start(&client));
     claims.as_object_mut().unwrap().remove("nonce");
     claims["sub"] = json!("someone-else");

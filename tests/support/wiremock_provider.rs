@@ -264,6 +264,23 @@ impl Provider {
             .collect()
     }
 
+    /// A token endpoint that must never be called (checked by `server.verify()`).
+    pub async fn forbid_token_requests(&self) {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// A completed login (RS256 ID token, access token `at-1`, refresh token `rt-1`).
+    pub async fn logged_in(&self, client: &Client) -> TokenSet {
+        self.login_with_id_token(client, |p, login| p.rsa.sign(&p.claims(login)))
+            .await
+            .expect("login")
+    }
+
     /// Starts a login, answers the token request with `id_token` (and the standard access
     /// and refresh tokens), and completes it.
     pub async fn login_with_id_token(
