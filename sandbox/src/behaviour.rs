@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lexoffice_login::providers::{
-    AudienceForm, DiscoverySource, Environment, Pkce, Provider, ProviderPreset, RevocationBody,
+    AudienceForm, Deployment, DiscoverySource, Pkce, Provider, ProviderPreset, RevocationBody,
     Rotation,
 };
 use lexoffice_login::ClientAuthMethod;
@@ -121,14 +121,14 @@ impl Behaviour {
     /// The behaviour of `profile`.
     pub fn of(profile: SandboxProfile) -> Self {
         match profile.provider() {
-            Some(provider) => Self::from_preset(&provider.preset(Environment::Production)),
+            Some(provider) => Self::from_preset(&provider.preset(Deployment::Production)),
             None => Self::generic(),
         }
     }
 
     /// A standard OpenID provider that also serves the lexoffice API.
     fn generic() -> Self {
-        let lexoffice = Provider::Lexoffice.preset(Environment::Production);
+        let lexoffice = Provider::Lexoffice.preset(Deployment::Production);
         Behaviour {
             access_token_lifetime: Duration::from_secs(3600),
             rotation_period: None,

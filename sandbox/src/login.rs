@@ -100,7 +100,7 @@ impl Sandbox {
         let Some(provider) = self.profile().provider() else {
             return builder;
         };
-        let preset = provider.preset(lexoffice_login::providers::Environment::Production);
+        let preset = provider.preset(lexoffice_login::providers::Deployment::Production);
         let mut builder = builder
             .provider(provider)
             .api_base(self.api_base().to_string());

@@ -1,5 +1,5 @@
 //! The sandbox imitates each provider as its preset describes it: for every provider,
-//! each quirk of `Provider::X.preset(Environment::Production)` is checked against what
+//! each quirk of `Provider::X.preset(Deployment::Production)` is checked against what
 //! the sandbox does over plain HTTP. Each test reads the preset field, so it fails if
 //! the sandbox stopped applying that field.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lexoffice_login::providers::{
-    AudienceForm, DiscoverySource, Environment, Pkce, Provider, ProviderPreset, RevocationBody,
+    AudienceForm, Deployment, DiscoverySource, Pkce, Provider, ProviderPreset, RevocationBody,
     Rotation,
 };
 use lexoffice_login_sandbox::{Sandbox, SandboxProfile};
@@ -23,7 +23,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk-presets-test
 const HARD_EXPIRY_HEADER: &str = "x-include-refresh-token-hard-expires-in";
 
 fn preset(p: Provider) -> ProviderPreset {
-    p.preset(Environment::Production)
+    p.preset(Deployment::Production)
 }
 
 async fn start(p: Provider) -> Sandbox {

@@ -62,7 +62,7 @@ impl SettingsBuilder {
     /// parameters where they are not set on this builder. The issuer and endpoints stay
     /// the builder's (point them at the real provider, or at a sandbox).
     pub fn provider(mut self, provider: Provider) -> Self {
-        let preset = provider.preset(providers::Environment::Production);
+        let preset = provider.preset(providers::Deployment::Production);
         self.draft.provider = Some(Given::Typed(provider));
         self.draft
             .client_auth

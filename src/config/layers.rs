@@ -191,7 +191,7 @@ fn preset_layer(layers: &[Layer], env: &str) -> Result<Option<Layer>, ConfigErro
     let Ok(provider) = name.parse::<Provider>() else {
         return Ok(None);
     };
-    let preset = provider.preset(providers::Environment::from_env_name(env));
+    let preset = provider.preset(providers::Deployment::for_env(env));
     let read = |e: config::ConfigError| ConfigError::Read(format!("preset {provider}: {e}"));
     let mut b = Config::builder()
         .set_override("issuer", preset.issuer)

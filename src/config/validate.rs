@@ -115,7 +115,7 @@ pub(super) fn validate(
     let provider = c.choice("provider", draft.provider, |s| {
         s.parse::<Provider>().map_err(|e| e.to_string())
     });
-    let preset = provider.map(|p| p.preset(providers::Environment::from_env_name(&env)));
+    let preset = provider.map(|p| p.preset(providers::Deployment::for_env(&env)));
     let endpoints = check_endpoints(&mut c, draft.endpoints, &discovery, preset.as_ref());
     let api_base = c
         .secure_url("api_base", draft.api_base)

@@ -2,20 +2,20 @@
 
 use super::*;
 
-pub(super) fn preset(env: Environment) -> ProviderPreset {
+pub(super) fn preset(env: Deployment) -> ProviderPreset {
     let issuer = match env {
-        Environment::Production => "https://login.datev.de/openid",
-        Environment::Sandbox => "https://login.datev.de/openidsandbox",
+        Deployment::Production => "https://login.datev.de/openid",
+        Deployment::Sandbox => "https://login.datev.de/openidsandbox",
     };
     let (authorize, token, revoke, userinfo, jwks) = match env {
-        Environment::Production => (
+        Deployment::Production => (
             "https://login.datev.de/openid/authorize",
             "https://api.datev.de/token",
             "https://api.datev.de/revoke",
             "https://api.datev.de/userinfo",
             "https://api.datev.de/certs",
         ),
-        Environment::Sandbox => (
+        Deployment::Sandbox => (
             "https://login.datev.de/openidsandbox/authorize",
             "https://sandbox-api.datev.de/token",
             "https://sandbox-api.datev.de/revoke",
@@ -25,7 +25,7 @@ pub(super) fn preset(env: Environment) -> ProviderPreset {
     };
     ProviderPreset {
         provider: Provider::Datev,
-        environment: env,
+        deployment: env,
         issuer,
         discovery: DiscoverySource::Standard,
         endpoints: PresetEndpoints {

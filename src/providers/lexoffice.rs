@@ -15,21 +15,21 @@ const SCOPES: &[&str] = &[
     "articles.read",
 ];
 
-pub(super) fn preset(env: Environment) -> ProviderPreset {
+pub(super) fn preset(env: Deployment) -> ProviderPreset {
     let (host, api) = match env {
-        Environment::Production => ("https://app.lexware.de", "https://api.lexware.io/v1"),
-        Environment::Sandbox => (
+        Deployment::Production => ("https://app.lexware.de", "https://api.lexware.io/v1"),
+        Deployment::Sandbox => (
             "https://app.lexware-sandbox.de",
             "https://api.lexware-sandbox.io/v1",
         ),
     };
     let (authorize, token, revoke) = match env {
-        Environment::Production => (
+        Deployment::Production => (
             "https://app.lexware.de/oauth2/authorize",
             "https://app.lexware.de/oauth2/token",
             "https://app.lexware.de/oauth2/revoke",
         ),
-        Environment::Sandbox => (
+        Deployment::Sandbox => (
             "https://app.lexware-sandbox.de/oauth2/authorize",
             "https://app.lexware-sandbox.de/oauth2/token",
             "https://app.lexware-sandbox.de/oauth2/revoke",
@@ -37,7 +37,7 @@ pub(super) fn preset(env: Environment) -> ProviderPreset {
     };
     ProviderPreset {
         provider: Provider::Lexoffice,
-        environment: env,
+        deployment: env,
         issuer: host,
         discovery: DiscoverySource::None,
         endpoints: PresetEndpoints {

@@ -10,9 +10,9 @@
 //! environment's file, an extra file or the environment wins over it.
 //!
 //! ```
-//! use lexoffice_login::providers::{Environment, Provider, RevocationBody};
+//! use lexoffice_login::providers::{Deployment, Provider, RevocationBody};
 //!
-//! let qb = Provider::QuickBooks.preset(Environment::Production);
+//! let qb = Provider::QuickBooks.preset(Deployment::Production);
 //! assert!(qb.discovery.url().unwrap().ends_with("openid_configuration"));
 //! assert_eq!(qb.quirks.revocation_body, RevocationBody::Json);
 //! assert_eq!(qb.api.unwrap().base, "https://quickbooks.api.intuit.com/v3");
@@ -65,7 +65,7 @@ impl Provider {
     }
 
     /// The preset for an environment.
-    pub fn preset(self, env: Environment) -> ProviderPreset {
+    pub fn preset(self, env: Deployment) -> ProviderPreset {
         match self {
             Provider::Lexoffice => lexoffice::preset(env),
             Provider::Datev => datev::preset(env),
@@ -101,31 +101,34 @@ impl FromStr for Provider {
     }
 }
 
-/// Which of a provider's environments a preset describes.
+/// Which of a provider's deployments a preset describes: its real service or its test
+/// system. (The *environment* is this crate's configuration name, `local`, `sandbox`,
+/// `production`, …; [`Deployment::for_env`] maps one to the other.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
+pub enum Deployment {
     /// The real service.
     Production,
     /// The provider's test environment (where it has one).
     Sandbox,
 }
 
-impl Environment {
+impl Deployment {
     /// `production` or `sandbox`.
     pub fn name(self) -> &'static str {
         match self {
-            Environment::Production => "production",
-            Environment::Sandbox => "sandbox",
+            Deployment::Production => "production",
+            Deployment::Sandbox => "sandbox",
         }
     }
 
-    /// `sandbox` is the sandbox; every other environment name (`production`, `local`, …)
-    /// takes the production preset.
-    pub fn from_env_name(env: &str) -> Self {
+    /// The deployment for a configuration environment: `sandbox` is the provider's test
+    /// system; every other environment (`production`, `local`, …) takes the production
+    /// preset.
+    pub fn for_env(env: &str) -> Self {
         if env == "sandbox" {
-            Environment::Sandbox
+            Deployment::Sandbox
         } else {
-            Environment::Production
+            Deployment::Production
         }
     }
 }
@@ -347,7 +350,7 @@ pub struct ProviderPreset {
     /// The provider.
     pub provider: Provider,
     /// The environment.
-    pub environment: Environment,
+    pub deployment: Deployment,
     /// The issuer.
     pub issuer: &'static str,
     /// Where metadata comes from.
@@ -399,7 +402,7 @@ mod tests {
     #[test]
     fn every_preset_is_https_and_has_a_way_to_its_endpoints() {
         for p in Provider::ALL {
-            for env in [Environment::Production, Environment::Sandbox] {
+            for env in [Deployment::Production, Deployment::Sandbox] {
                 let preset = p.preset(env);
                 assert!(preset.issuer.starts_with("https://"), "{p}");
                 assert!(

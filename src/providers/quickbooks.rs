@@ -6,20 +6,20 @@ use super::*;
 /// `x_refresh_token_expires_in`: 100 days, rolling.
 const REFRESH_TOKEN_IDLE_LIFETIME: Duration = Duration::from_secs(100 * 86_400);
 
-pub(super) fn preset(env: Environment) -> ProviderPreset {
+pub(super) fn preset(env: Deployment) -> ProviderPreset {
     let (discovery, api) = match env {
-        Environment::Production => (
+        Deployment::Production => (
             "https://developer.api.intuit.com/.well-known/openid_configuration",
             "https://quickbooks.api.intuit.com/v3",
         ),
-        Environment::Sandbox => (
+        Deployment::Sandbox => (
             "https://developer.api.intuit.com/.well-known/openid_sandbox_configuration",
             "https://sandbox-quickbooks.api.intuit.com/v3",
         ),
     };
     ProviderPreset {
         provider: Provider::QuickBooks,
-        environment: env,
+        deployment: env,
         issuer: "https://oauth.platform.intuit.com/op/v1",
         discovery: DiscoverySource::At(discovery),
         endpoints: PresetEndpoints {

@@ -3,11 +3,11 @@
 
 use super::*;
 
-pub(super) fn preset(env: Environment) -> ProviderPreset {
+pub(super) fn preset(env: Deployment) -> ProviderPreset {
     // Xero has no separate sandbox; a demo company is used with the same endpoints.
     ProviderPreset {
         provider: Provider::Xero,
-        environment: env,
+        deployment: env,
         issuer: "https://identity.xero.com",
         discovery: DiscoverySource::Standard,
         endpoints: PresetEndpoints {
