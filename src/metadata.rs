@@ -16,7 +16,7 @@ use crate::protocol::{
 use crate::scope::Scopes;
 
 /// What the client knows about the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderMetadata {
     /// The issuer identifier.
     pub issuer: String,
@@ -59,13 +59,7 @@ impl ProviderMetadata {
             revocation_endpoint: e.revocation.clone(),
             userinfo_endpoint: e.userinfo.clone(),
             jwks_uri: e.jwks.clone(),
-            introspection_endpoint: None,
-            scopes_supported: None,
-            code_challenge_methods_supported: None,
-            token_endpoint_auth_methods_supported: None,
-            id_token_signing_alg_values_supported: None,
-            authorization_response_iss_parameter_supported: false,
-            discovered: false,
+            ..ProviderMetadata::default()
         }
     }
 
@@ -264,18 +258,8 @@ mod tests {
     fn meta() -> ProviderMetadata {
         ProviderMetadata {
             issuer: "https://id.example.com".into(),
-            authorization_endpoint: None,
-            token_endpoint: None,
-            revocation_endpoint: None,
-            userinfo_endpoint: None,
-            jwks_uri: None,
-            introspection_endpoint: None,
-            scopes_supported: None,
-            code_challenge_methods_supported: None,
-            token_endpoint_auth_methods_supported: None,
-            id_token_signing_alg_values_supported: None,
-            authorization_response_iss_parameter_supported: false,
             discovered: true,
+            ..ProviderMetadata::default()
         }
     }
 

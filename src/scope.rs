@@ -90,6 +90,14 @@ impl Scope {
             .unwrap_or_default()
     }
 
+    /// The names of the lexoffice Partner API scopes known to this crate.
+    pub fn lexoffice_names() -> impl Iterator<Item = &'static str> {
+        KNOWN
+            .iter()
+            .filter(|(_, s)| s.is_lexoffice())
+            .map(|(name, _)| *name)
+    }
+
     /// All lexoffice Partner API scopes known to this crate.
     pub fn lexoffice_all() -> Vec<Scope> {
         KNOWN

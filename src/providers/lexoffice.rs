@@ -2,19 +2,6 @@
 
 use super::*;
 
-/// Every scope of the Partner API (space-separated in requests).
-const SCOPES: &[&str] = &[
-    "profile.read",
-    "contacts.read",
-    "contacts.write",
-    "vouchers.read",
-    "vouchers.write",
-    "files.read",
-    "files.write",
-    "transaction-assignment-hint.write",
-    "articles.read",
-];
-
 pub(super) fn preset(env: Deployment) -> ProviderPreset {
     let (host, api) = match env {
         Deployment::Production => ("https://app.lexware.de", "https://api.lexware.io/v1"),
@@ -49,7 +36,8 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
         },
         client_auth: ClientAuthMethod::ClientSecretBasic,
         scopes: vec!["profile.read", "contacts.read", "vouchers.read", "files.read"],
-        known_scopes: SCOPES.to_vec(),
+        // The typed scopes (crate::Scope) are the one list of lexoffice scope names.
+        known_scopes: crate::scope::Scope::lexoffice_names().collect(),
         extra_authorize_params: vec![("connection_name", "lexoffice-login")],
         api: Some(ApiPreset {
             base: api,
