@@ -10,21 +10,11 @@ use support::wiremock_provider as common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
-use lexoffice_login::{ClientAuthMethod, Error, PendingLogin, Settings};
+use lexoffice_login::{ClientAuthMethod, Error, PendingLogin, Settings, SettingsBuilder};
 use serde_json::json;
 use sha2::Digest as _;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, ResponseTemplate};
-
-/// A token endpoint that must never be called.
-async fn forbid_token_requests(p: &Provider) {
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&p.server)
-        .await;
-}
 
 #[tokio::test]
 async fn the_authorization_url_carries_pkce_state_nonce_and_the_settings() {
@@ -107,86 +97,215 @@ async fn a_full_login_sends_the_pkce_verifier_the_grant_and_basic_auth() {
     p.server.verify().await;
 }
 
-#[tokio::test]
-async fn client_secret_post_puts_id_and_secret_in_the_body() {
-    let p = Provider::start().await;
-    let client = p
-        .client_with(
-            p.settings()
-                .client_auth(ClientAuthMethod::ClientSecretPost)
-                .scopes(["profile"]),
-        )
-        .await;
-    p.mount_token(token_body(None)).await;
-    let login = Login::start(&client);
-    client
-        .complete(login.pending, &callback(&login.state, "c"))
-        .await
-        .expect("login completes");
-    let request = &p.requests_to("/token").await[0];
-    assert_eq!(form_value(request, "client_id").as_deref(), Some(CLIENT_ID));
-    assert_eq!(
-        form_value(request, "client_secret").as_deref(),
-        Some(SECRET)
-    );
-    assert!(header_value(request, "authorization").is_none());
+/// How a client authenticates at the token endpoint.
+struct ClientAuth {
+    name: &'static str,
+    settings: fn(&Provider) -> SettingsBuilder,
+    /// `client_id` and `client_secret` in the form body.
+    form_id: Option<&'static str>,
+    form_secret: Option<&'static str>,
+    /// The form-encoded id and secret of the `Authorization: Basic` header.
+    basic: Option<(&'static str, &'static str)>,
 }
 
 #[tokio::test]
-async fn a_public_client_sends_only_its_client_id() {
-    let p = Provider::start().await;
-    let settings = Settings::builder(p.issuer(), CLIENT_ID, REDIRECT_URI)
-        .client_auth(ClientAuthMethod::None)
-        .scopes(["profile"]);
-    let client = p.client_with(settings).await;
-    p.mount_token(token_body(None)).await;
-    let login = Login::start(&client);
-    client
-        .complete(login.pending, &callback(&login.state, "c"))
-        .await
-        .expect("login completes");
-    let request = &p.requests_to("/token").await[0];
-    assert_eq!(form_value(request, "client_id").as_deref(), Some(CLIENT_ID));
-    assert_eq!(form_value(request, "client_secret"), None);
-    assert!(header_value(request, "authorization").is_none());
-    assert!(form_value(request, "code_verifier").is_some());
+async fn each_client_authentication_sends_the_credentials_where_they_belong() {
+    let cases = [
+        ClientAuth {
+            name: "client_secret_post: id and secret in the body",
+            settings: |p| {
+                p.settings()
+                    .client_auth(ClientAuthMethod::ClientSecretPost)
+                    .scopes(["profile"])
+            },
+            form_id: Some(CLIENT_ID),
+            form_secret: Some(SECRET),
+            basic: None,
+        },
+        ClientAuth {
+            name: "a public client: only its client_id",
+            settings: |p| {
+                Settings::builder(p.issuer(), CLIENT_ID, REDIRECT_URI)
+                    .client_auth(ClientAuthMethod::None)
+                    .scopes(["profile"])
+            },
+            form_id: Some(CLIENT_ID),
+            form_secret: None,
+            basic: None,
+        },
+        // RFC 6749 2.3.1: "a:b+c" becomes "a%3Ab%2Bc" before Basic encoding.
+        ClientAuth {
+            name: "client_secret_basic form-encodes the id and secret first",
+            settings: |p| {
+                Settings::builder(p.issuer(), "id:1", REDIRECT_URI)
+                    .client_secret("a:b+c")
+                    .scopes(["profile"])
+            },
+            form_id: None,
+            form_secret: None,
+            basic: Some(("id%3A1", "a%3Ab%2Bc")),
+        },
+    ];
+    run_concurrently(cases.into_iter().map(|case| async move {
+        let name = case.name;
+        let p = Provider::start().await;
+        let client = p.client_with((case.settings)(&p)).await;
+        p.mount_token(token_body(None)).await;
+        let login = Login::start(&client);
+        client
+            .complete(login.pending, &callback(&login.state, "c"))
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err:?}"));
+        let request = &p.requests_to("/token").await[0];
+        let id = form_value(request, "client_id");
+        assert_eq!(id.as_deref(), case.form_id, "{name}");
+        let secret = form_value(request, "client_secret");
+        assert_eq!(secret.as_deref(), case.form_secret, "{name}");
+        let expected = case.basic.map(|(id, secret)| {
+            let pair = format!("{id}:{secret}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
+        let authorization = header_value(request, "authorization");
+        assert_eq!(authorization, expected, "{name}");
+        assert!(form_value(request, "code_verifier").is_some(), "{name}");
+    }))
+    .await;
+}
+
+/// A redirect that must be refused before the code is exchanged.
+struct Refused {
+    name: &'static str,
+    /// The redirect, given the login's `state` and the provider's issuer.
+    redirect: fn(&str, &str) -> String,
+    /// The error, given the provider's issuer.
+    expect: fn(&Error, &str) -> bool,
+    /// Texts the error message must contain.
+    says: &'static [&'static str],
+}
+
+const AGAIN: &[&str] = &["start the login again"];
+
+fn refused_redirects() -> Vec<Refused> {
+    vec![
+        Refused {
+            name: "a wrong state",
+            redirect: |_, _| redirect(&[("code", "stolen"), ("state", "not-the-state")]),
+            expect: |e, _| matches!(e, Error::StateMismatch),
+            says: AGAIN,
+        },
+        Refused {
+            name: "a missing state",
+            redirect: |_, _| redirect(&[("code", "c")]),
+            expect: |e, _| matches!(e, Error::StateMissing),
+            says: &[],
+        },
+        Refused {
+            name: "a missing code",
+            redirect: |state, _| redirect(&[("state", state)]),
+            expect: |e, _| matches!(e, Error::CodeMissing),
+            says: AGAIN,
+        },
+        Refused {
+            name: "an empty code",
+            redirect: |state, _| redirect(&[("code", ""), ("state", state)]),
+            expect: |e, _| matches!(e, Error::CodeMissing),
+            says: AGAIN,
+        },
+        Refused {
+            name: "a provider error: AuthorizationDenied with its description",
+            redirect: |state, _| {
+                redirect(&[
+                    ("error", "access_denied"),
+                    ("error_description", "The user declined the consent"),
+                    ("state", state),
+                ])
+            },
+            expect: |e, _| {
+                matches!(e, Error::AuthorizationDenied { code, description }
+                    if code == "access_denied"
+                        && description.as_deref() == Some("The user declined the consent"))
+            },
+            says: &["The user declined the consent", "start the login again"],
+        },
+        // An attacker's error redirect must not end (or be reported as) the user's login.
+        Refused {
+            name: "a provider error with a wrong state",
+            redirect: |_, _| redirect(&[("error", "access_denied"), ("state", "forged")]),
+            expect: |e, _| matches!(e, Error::StateMismatch),
+            says: &[],
+        },
+        Refused {
+            name: "an iss of another issuer",
+            redirect: |state, _| {
+                redirect(&[
+                    ("code", "c"),
+                    ("state", state),
+                    ("iss", "https://evil.example.com"),
+                ])
+            },
+            expect: |e, issuer| {
+                matches!(e, Error::IssuerParameterMismatch { expected, found }
+                    if expected == issuer && found == "https://evil.example.com")
+            },
+            says: &["RFC 9207"],
+        },
+        Refused {
+            name: "a repeated code",
+            redirect: |state, _| redirect(&[("code", "c"), ("state", state), ("code", "x")]),
+            expect: |e, _| matches!(e, Error::RepeatedParameter(n) if n == "code"),
+            says: &[],
+        },
+        Refused {
+            name: "a repeated state",
+            redirect: |state, _| redirect(&[("code", "c"), ("state", state), ("state", state)]),
+            expect: |e, _| matches!(e, Error::RepeatedParameter(n) if n == "state"),
+            says: &[],
+        },
+        Refused {
+            name: "a repeated iss",
+            redirect: |state, _| {
+                redirect(&[("code", "c"), ("state", state), ("iss", "x"), ("iss", "y")])
+            },
+            expect: |e, _| matches!(e, Error::RepeatedParameter(n) if n == "iss"),
+            says: &[],
+        },
+        Refused {
+            name: "a redirect to another URI",
+            redirect: |state, _| format!("http://127.0.0.1:9999/callback?code=c&state={state}"),
+            expect: |e, _| matches!(e, Error::MalformedCallback(_)),
+            says: &[],
+        },
+        Refused {
+            name: "an empty redirect",
+            redirect: |_, _| REDIRECT_URI.to_owned(),
+            expect: |e, _| matches!(e, Error::MalformedCallback(_)),
+            says: &[],
+        },
+    ]
 }
 
 #[tokio::test]
-async fn basic_auth_form_encodes_the_id_and_secret_first() {
-    // RFC 6749 2.3.1: "a:b+c" becomes "a%3Ab%2Bc" before Basic encoding.
+async fn each_bad_redirect_is_refused_before_the_code_is_exchanged() {
     let p = Provider::start().await;
-    let settings = Settings::builder(p.issuer(), "id:1", REDIRECT_URI)
-        .client_secret("a:b+c")
-        .scopes(["profile"]);
-    let client = p.client_with(settings).await;
-    p.mount_token(token_body(None)).await;
-    let login = Login::start(&client);
-    client
-        .complete(login.pending, &callback(&login.state, "c"))
-        .await
-        .expect("login completes");
-    let request = &p.requests_to("/token").await[0];
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("id%3A1:a%3Ab%2Bc")
-    );
-    assert_eq!(
-        header_value(request, "authorization").as_deref(),
-        Some(expected.as_str())
-    );
-}
-
-#[tokio::test]
-async fn a_wrong_state_is_refused_before_the_code_is_exchanged() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
+    p.forbid_token_requests().await;
     let client = p.client().await;
-    let login = Login::start(&client);
-    let forged = redirect(&[("code", "stolen"), ("state", "not-the-state")]);
-    let err = client.complete(login.pending, &forged).await.unwrap_err();
-    assert!(matches!(err, Error::StateMismatch), "{err:?}");
-    assert!(err.to_string().contains("start the login again"), "{err}");
+    for case in refused_redirects() {
+        let name = case.name;
+        let login = Login::start(&client);
+        let cb = (case.redirect)(&login.state, &p.issuer());
+        let err = match client.complete(login.pending, &cb).await {
+            Ok(_) => panic!("{name}: the login completed"),
+            Err(err) => err,
+        };
+        assert!((case.expect)(&err, &p.issuer()), "{name}: {err:?}");
+        let msg = err.to_string();
+        for text in case.says {
+            assert!(msg.contains(text), "{name}: {text:?} in {msg}");
+        }
+    }
     p.server.verify().await;
 }
 
@@ -221,7 +340,7 @@ async fn a_forged_redirect_does_not_use_up_the_pending_login() {
 #[tokio::test]
 async fn an_authorization_response_of_another_login_is_refused() {
     let p = Provider::start().await;
-    forbid_token_requests(&p).await;
+    p.forbid_token_requests().await;
     let client = p.client().await;
     let a = Login::start(&client);
     let b = Login::start(&client);
@@ -234,101 +353,6 @@ async fn an_authorization_response_of_another_login_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::StateMismatch), "{err:?}");
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_missing_state_is_refused() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    let login = Login::start(&client);
-    let err = client
-        .complete(login.pending, &redirect(&[("code", "c")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::StateMissing), "{err:?}");
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_missing_or_empty_code_is_refused() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    for params in [vec![], vec![("code", "")]] {
-        let login = Login::start(&client);
-        let mut all = params.clone();
-        all.push(("state", login.state.as_str()));
-        let err = client
-            .complete(login.pending, &redirect(&all))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::CodeMissing), "{params:?}: {err:?}");
-        assert!(err.to_string().contains("start the login again"), "{err}");
-    }
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_provider_error_becomes_authorization_denied_with_its_description() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    let login = Login::start(&client);
-    let cb = redirect(&[
-        ("error", "access_denied"),
-        ("error_description", "The user declined the consent"),
-        ("state", &login.state),
-    ]);
-    let err = client.complete(login.pending, &cb).await.unwrap_err();
-    match &err {
-        Error::AuthorizationDenied { code, description } => {
-            assert_eq!(code, "access_denied");
-            assert_eq!(
-                description.as_deref(),
-                Some("The user declined the consent")
-            );
-        }
-        other => panic!("expected AuthorizationDenied, got {other:?}"),
-    }
-    let msg = err.to_string();
-    assert!(msg.contains("The user declined the consent"), "{msg}");
-    assert!(msg.contains("start the login again"), "{msg}");
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_provider_error_with_a_wrong_state_is_a_state_mismatch() {
-    // An attacker's error redirect must not end (or be reported as) the user's login.
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let login = Login::start(&client);
-    let cb = redirect(&[("error", "access_denied"), ("state", "forged")]);
-    let err = client.complete(login.pending, &cb).await.unwrap_err();
-    assert!(matches!(err, Error::StateMismatch), "{err:?}");
-}
-
-#[tokio::test]
-async fn an_iss_parameter_of_another_issuer_is_refused() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    let login = Login::start(&client);
-    let cb = redirect(&[
-        ("code", "c"),
-        ("state", &login.state),
-        ("iss", "https://evil.example.com"),
-    ]);
-    let err = client.complete(login.pending, &cb).await.unwrap_err();
-    match &err {
-        Error::IssuerParameterMismatch { expected, found } => {
-            assert_eq!(expected, &p.issuer());
-            assert_eq!(found, "https://evil.example.com");
-        }
-        other => panic!("expected IssuerParameterMismatch, got {other:?}"),
-    }
-    assert!(err.to_string().contains("RFC 9207"), "{err}");
     p.server.verify().await;
 }
 
@@ -369,53 +393,6 @@ async fn iss_is_optional_when_not_promised() {
         .complete(login.pending, &callback(&login.state, "c"))
         .await
         .expect("completes without iss");
-}
-
-#[tokio::test]
-async fn repeated_parameters_are_refused() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    for name in ["code", "state", "iss"] {
-        let login = Login::start(&client);
-        let mut params = vec![("code", "c"), ("state", login.state.as_str())];
-        params.push((name, if name == "state" { &login.state } else { "x" }));
-        if name == "iss" {
-            params.push(("iss", "y"));
-        }
-        let err = client
-            .complete(login.pending, &redirect(&params))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::RepeatedParameter(n) if n == name),
-            "{name}: {err:?}"
-        );
-    }
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_redirect_to_another_uri_or_an_empty_one_is_malformed() {
-    let p = Provider::start().await;
-    forbid_token_requests(&p).await;
-    let client = p.client().await;
-    let login = Login::start(&client);
-    let other = format!(
-        "http://127.0.0.1:9999/callback?code=c&state={}",
-        login.state
-    );
-    let err = login
-        .pending
-        .verify_callback(&other, &client.metadata())
-        .unwrap_err();
-    assert!(matches!(err, Error::MalformedCallback(_)), "{err:?}");
-    let err = client
-        .complete(login.pending, REDIRECT_URI)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::MalformedCallback(_)), "{err:?}");
-    p.server.verify().await;
 }
 
 #[tokio::test]

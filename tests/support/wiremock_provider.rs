@@ -302,6 +302,23 @@ impl Provider {
     }
 }
 
+/// Runs `cases` at once (each a test case of its own, e.g. a login against its own
+/// provider) and fails with the first case that panicked, whose message names it.
+pub async fn run_concurrently<F>(cases: impl IntoIterator<Item = F>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut runs = tokio::task::JoinSet::new();
+    for case in cases {
+        runs.spawn(case);
+    }
+    while let Some(run) = runs.join_next().await {
+        if let Err(err) = run {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+}
+
 /// A standard successful token answer.
 pub fn token_body(id_token: Option<&str>) -> Value {
     let mut body = json!({
