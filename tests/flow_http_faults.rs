@@ -27,181 +27,177 @@ async fn complete_against(
         .await
 }
 
-/// A completed login (RS256 ID token, access token `at-1`, refresh token `rt-1`).
-async fn logged_in(p: &Provider, client: &Client) -> TokenSet {
-    p.login_with_id_token(client, |p, login| p.rsa.sign(&p.claims(login)))
-        .await
-        .expect("login")
-}
-
 async fn discover_err(settings: lexoffice_login::SettingsBuilder) -> Error {
     Client::connect(settings.build().expect("settings"))
         .await
         .expect_err("discovery must fail")
 }
 
+/// A failure the client must report as one typed error, with what its message says.
+struct Fault {
+    name: &'static str,
+    /// The error, given the provider.
+    expect: fn(&Error, &Provider) -> bool,
+    /// `Error::is_transient`, where it is checked.
+    transient: Option<bool>,
+    /// Texts the error message must contain, and must not.
+    says: &'static [&'static str],
+    never_says: &'static [&'static str],
+}
+
+const FAULT: Fault = Fault {
+    name: "",
+    expect: |_, _| false,
+    transient: None,
+    says: &[],
+    never_says: &[],
+};
+
+impl Fault {
+    fn check(&self, err: &Error, p: &Provider) {
+        let name = self.name;
+        assert!((self.expect)(err, p), "{name}: {err:?}");
+        if let Some(transient) = self.transient {
+            assert_eq!(err.is_transient(), transient, "{name}: {err:?}");
+        }
+        let msg = err.to_string();
+        for text in self.says {
+            assert!(msg.contains(text), "{name}: {text:?} in {msg}");
+        }
+        for text in self.never_says {
+            assert!(!msg.contains(text), "{name}: {text:?} in {msg}");
+        }
+    }
+}
+
+/// What an endpoint answers, made for the provider.
+type Answer = fn(&Provider) -> ResponseTemplate;
+
+/// The client's settings for the provider.
+type Configure = fn(&Provider) -> lexoffice_login::SettingsBuilder;
+
 // ---------------------------------------------------------------- token endpoint faults
 
-#[tokio::test]
-async fn malformed_json_at_the_token_endpoint_is_a_malformed_response() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(200).set_body_raw(r#"{"access_token": "at-1", "#, "application/json"),
-    )
-    .await
-    .unwrap_err();
-    match &err {
-        Error::MalformedResponse { endpoint, url, .. } => {
-            assert_eq!(*endpoint, Endpoint::Token);
-            assert_eq!(url, &p.url("/token"));
-        }
-        other => panic!("expected MalformedResponse, got {other:?}"),
-    }
-    assert!(err.is_transient());
-    assert!(err.to_string().contains("try again later"), "{err}");
+const HTML_500: &str = "<html><body><h1>500 Internal Server Error</h1>code=the-code</body></html>";
+
+/// What the token endpoint answers to the code exchange, and the error it must give.
+fn token_faults() -> Vec<(Answer, Fault)> {
+    vec![
+        (
+            |_| {
+                ResponseTemplate::new(200)
+                    .set_body_raw(r#"{"access_token": "at-1", "#, "application/json")
+            },
+            Fault {
+                name: "malformed JSON is a malformed response",
+                expect: |e, p| matches!(e, Error::MalformedResponse { endpoint: Endpoint::Token, url, .. } if url == &p.url("/token")),
+                transient: Some(true),
+                says: &["try again later"],
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(200).set_body_json(json!({"token_type": "Bearer"})),
+            Fault {
+                name: "an answer without access_token is malformed and names the field",
+                expect: |e, _| matches!(e, Error::MalformedResponse { endpoint: Endpoint::Token, detail, .. } if detail.contains("access_token")),
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(500).set_body_raw(HTML_500, "text/html; charset=utf-8"),
+            Fault {
+                name: "an HTML error page is an unexpected response with its status",
+                expect: |e, _| matches!(e, Error::UnexpectedResponse { endpoint: Endpoint::Token, status: 500, content_type, .. } if content_type.starts_with("text/html")),
+                transient: Some(true),
+                says: &["HTTP 500", "try again later"],
+                // The page (which may echo what was sent) is never quoted.
+                never_says: &["<html>", "the-code"],
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"),
+            Fault {
+                name: "an HTML page with status 200 is an unexpected response",
+                expect: |e, _| matches!(e, Error::UnexpectedResponse { endpoint: Endpoint::Token, status: 200, content_type, .. } if content_type == "text/html"),
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(500).set_body_json(json!({"error": "server_error"})),
+            Fault {
+                name: "a 500 server_error is an OAuth error and transient",
+                expect: |e, _| {
+                    !e.is_invalid_grant()
+                        && matches!(e, Error::OAuth { endpoint: Endpoint::Token, status: 500, code, description: None } if code == "server_error")
+                },
+                transient: Some(true),
+                says: &["try again later"],
+                ..FAULT
+            },
+        ),
+        (
+            |_| {
+                ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "invalid_grant",
+                    "error_description": "authorization code already used",
+                }))
+            },
+            Fault {
+                name: "invalid_grant at the code exchange says to log in again",
+                expect: |e, _| e.is_invalid_grant(),
+                transient: Some(false),
+                says: &["authorization code already used", "log in again"],
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"})),
+            Fault {
+                name: "invalid_client says to check the credentials",
+                expect: |e, _| matches!(e, Error::OAuth { status: 401, code, .. } if code == "invalid_client"),
+                says: &["client secret"],
+                never_says: &[SECRET],
+                ..FAULT
+            },
+        ),
+        (
+            |p| {
+                ResponseTemplate::new(302)
+                    .insert_header("location", p.url("/elsewhere/token").as_str())
+            },
+            Fault {
+                name: "a redirect is never followed",
+                expect: |e, p| matches!(e, Error::UnexpectedRedirect { endpoint: Endpoint::Token, status: 302, location: Some(l), .. } if l == &p.url("/elsewhere/token")),
+                says: &["configure the final URL"],
+                ..FAULT
+            },
+        ),
+    ]
 }
 
 #[tokio::test]
-async fn a_token_answer_without_access_token_is_malformed_and_names_the_field() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(200).set_body_json(json!({"token_type": "Bearer"})),
+async fn each_token_endpoint_fault_fails_the_code_exchange_with_its_error() {
+    run_concurrently(
+        token_faults()
+            .into_iter()
+            .map(|(answer, fault)| async move {
+                let p = Provider::start().await;
+                // Where a redirect would lead: never asked.
+                Mock::given(path("/elsewhere/token"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(token_body(None)))
+                    .expect(0)
+                    .mount(&p.server)
+                    .await;
+                let client = p.client().await;
+                match complete_against(&p, &client, answer(&p)).await {
+                    Ok(_) => panic!("{}: the login completed", fault.name),
+                    Err(err) => fault.check(&err, &p),
+                }
+                p.server.verify().await;
+            }),
     )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, Error::MalformedResponse { endpoint: Endpoint::Token, detail, .. } if detail.contains("access_token")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn an_html_error_page_is_an_unexpected_response_with_its_status() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let page = "<html><body><h1>500 Internal Server Error</h1>code=the-code</body></html>";
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(500).set_body_raw(page, "text/html; charset=utf-8"),
-    )
-    .await
-    .unwrap_err();
-    match &err {
-        Error::UnexpectedResponse {
-            endpoint,
-            status,
-            content_type,
-            ..
-        } => {
-            assert_eq!(*endpoint, Endpoint::Token);
-            assert_eq!(*status, 500);
-            assert!(content_type.starts_with("text/html"), "{content_type}");
-        }
-        other => panic!("expected UnexpectedResponse, got {other:?}"),
-    }
-    assert!(err.is_transient());
-    let msg = err.to_string();
-    assert!(msg.contains("HTTP 500"), "{msg}");
-    assert!(msg.contains("try again later"), "{msg}");
-    // The page (which may echo what was sent) is never quoted.
-    assert!(
-        !msg.contains("<html>") && !msg.contains("the-code"),
-        "{msg}"
-    );
-}
-
-#[tokio::test]
-async fn an_html_page_with_status_200_is_an_unexpected_response() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, Error::UnexpectedResponse { endpoint: Endpoint::Token, status: 200, content_type, .. } if content_type == "text/html"),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_500_oauth_server_error_is_an_oauth_error_and_transient() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(500).set_body_json(json!({"error": "server_error"})),
-    )
-    .await
-    .unwrap_err();
-    match &err {
-        Error::OAuth {
-            endpoint,
-            status,
-            code,
-            description,
-        } => {
-            assert_eq!(*endpoint, Endpoint::Token);
-            assert_eq!(*status, 500);
-            assert_eq!(code, "server_error");
-            assert_eq!(*description, None);
-        }
-        other => panic!("expected OAuth, got {other:?}"),
-    }
-    assert!(err.is_transient());
-    assert!(!err.is_invalid_grant());
-    assert!(err.to_string().contains("try again later"), "{err}");
-}
-
-#[tokio::test]
-async fn an_invalid_grant_at_the_code_exchange_says_to_log_in_again() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(400).set_body_json(json!({
-            "error": "invalid_grant",
-            "error_description": "authorization code already used",
-        })),
-    )
-    .await
-    .unwrap_err();
-    assert!(err.is_invalid_grant(), "{err:?}");
-    assert!(!err.is_transient());
-    let msg = err.to_string();
-    assert!(msg.contains("authorization code already used"), "{msg}");
-    assert!(msg.contains("log in again"), "{msg}");
-}
-
-#[tokio::test]
-async fn an_invalid_client_says_to_check_the_credentials() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"})),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, Error::OAuth { status: 401, code, .. } if code == "invalid_client"),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("client secret"), "{err}");
-    assert!(!err.to_string().contains(SECRET), "{err}");
+    .await;
 }
 
 #[tokio::test]
@@ -234,41 +230,6 @@ async fn a_slow_token_endpoint_is_a_timeout() {
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     assert!(err.is_transient());
     assert!(err.to_string().contains("request_timeout_secs"), "{err}");
-}
-
-#[tokio::test]
-async fn a_redirect_from_the_token_endpoint_is_never_followed() {
-    let p = Provider::start().await;
-    Mock::given(path("/elsewhere/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(None)))
-        .expect(0)
-        .mount(&p.server)
-        .await;
-    let client = p.client().await;
-    let target = p.url("/elsewhere/token");
-    let err = complete_against(
-        &p,
-        &client,
-        ResponseTemplate::new(302).insert_header("location", target.as_str()),
-    )
-    .await
-    .unwrap_err();
-    match &err {
-        Error::UnexpectedRedirect {
-            endpoint,
-            status,
-            location,
-            ..
-        } => {
-            assert_eq!(*endpoint, Endpoint::Token);
-            assert_eq!(*status, 302);
-            assert_eq!(location.as_deref(), Some(target.as_str()));
-        }
-        other => panic!("expected UnexpectedRedirect, got {other:?}"),
-    }
-    assert!(err.to_string().contains("configure the final URL"), "{err}");
-    assert!(p.requests_to("/elsewhere/token").await.is_empty());
-    p.server.verify().await;
 }
 
 #[tokio::test]
@@ -325,50 +286,124 @@ async fn an_unreadable_jwks_fails_the_login_naming_the_jwks_endpoint() {
 
 // ---------------------------------------------------------------------------- discovery
 
-#[tokio::test]
-async fn discovery_with_another_issuer_is_refused() {
-    let p = Provider::bare().await;
-    let mut doc = discovery_doc(&p.issuer());
-    doc["issuer"] = json!(format!("{}/", p.issuer()));
-    p.mount_discovery(doc).await;
-    let err = discover_err(p.settings()).await;
-    match &err {
-        Error::IssuerMismatch { expected, found } => {
-            assert_eq!(expected, &p.issuer());
-            assert_eq!(found, &format!("{}/", p.issuer()));
-        }
-        other => panic!("expected IssuerMismatch, got {other:?}"),
-    }
-    assert!(err.to_string().contains("fix `issuer`"), "{err}");
+/// What the discovery endpoint answers, the settings, and the error `connect` must give.
+fn discovery_faults() -> Vec<(Answer, Configure, Fault)> {
+    vec![
+        (
+            |p| {
+                let mut doc = discovery_doc(&p.issuer());
+                doc["issuer"] = json!(format!("{}/", p.issuer()));
+                ResponseTemplate::new(200).set_body_json(doc)
+            },
+            Provider::settings,
+            Fault {
+                name: "another issuer",
+                expect: |e, p| matches!(e, Error::IssuerMismatch { expected, found } if expected == &p.issuer() && found == &format!("{}/", p.issuer())),
+                says: &["fix `issuer`"],
+                ..FAULT
+            },
+        ),
+        (
+            |p| {
+                let mut doc = discovery_doc(&p.issuer());
+                doc["code_challenge_methods_supported"] = json!(["plain"]);
+                ResponseTemplate::new(200).set_body_json(doc)
+            },
+            Provider::settings,
+            Fault {
+                name: "no S256",
+                expect: |e, _| matches!(e, Error::PkceS256Unsupported { supported } if supported == &["plain"]),
+                says: &["S256"],
+                ..FAULT
+            },
+        ),
+        (
+            |p| ResponseTemplate::new(200).set_body_json(discovery_doc(&p.issuer())),
+            |p| p.settings().scopes(["openid", "profile", "contacts.read"]),
+            Fault {
+                name: "an unsupported scope is named with the supported list",
+                expect: |e, _| {
+                    matches!(e, Error::UnsupportedScopes { unknown, supported }
+                        if unknown == &["contacts.read"]
+                            && supported == &["openid", "profile", "email", "offline_access"])
+                },
+                says: &[
+                    "contacts.read",
+                    "openid profile email offline_access",
+                    "remove them from `scopes`",
+                ],
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(404),
+            Provider::settings,
+            Fault {
+                name: "404 is an unexpected response",
+                expect: |e, p| matches!(e, Error::UnexpectedResponse { endpoint: Endpoint::Discovery, status: 404, url, .. } if url == &p.url("/.well-known/openid-configuration")),
+                transient: Some(false),
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(200).set_body_raw("<html>login</html>", "text/html"),
+            Provider::settings,
+            Fault {
+                name: "HTML is an unexpected response",
+                expect: |e, _| matches!(e, Error::UnexpectedResponse { endpoint: Endpoint::Discovery, status: 200, content_type, .. } if content_type == "text/html"),
+                ..FAULT
+            },
+        ),
+        (
+            |_| ResponseTemplate::new(301).insert_header("location", "/other"),
+            Provider::settings,
+            Fault {
+                name: "a redirect is not followed",
+                expect: |e, _| matches!(e, Error::UnexpectedRedirect { endpoint: Endpoint::Discovery, status: 301, location: Some(l), .. } if l == "/other"),
+                ..FAULT
+            },
+        ),
+        (
+            |p| {
+                let mut doc = discovery_doc(&p.issuer());
+                doc["token_endpoint"] = json!("http://id.example.com/token");
+                ResponseTemplate::new(200).set_body_json(doc)
+            },
+            Provider::settings,
+            Fault {
+                name: "a plain-HTTP endpoint off loopback",
+                expect: |e, _| matches!(e, Error::InsecureEndpoint { endpoint: Endpoint::Token, url } if url == "http://id.example.com/token"),
+                ..FAULT
+            },
+        ),
+    ]
 }
 
 #[tokio::test]
-async fn discovery_without_s256_is_refused() {
-    let p = Provider::start_with(|doc| doc["code_challenge_methods_supported"] = json!(["plain"]))
-        .await;
-    let err = discover_err(p.settings()).await;
-    assert!(
-        matches!(&err, Error::PkceS256Unsupported { supported } if supported == &["plain"]),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("S256"), "{err}");
-}
-
-#[tokio::test]
-async fn an_unsupported_scope_is_named_with_the_supported_list() {
-    let p = Provider::start().await;
-    let err = discover_err(p.settings().scopes(["openid", "profile", "contacts.read"])).await;
-    match &err {
-        Error::UnsupportedScopes { unknown, supported } => {
-            assert_eq!(unknown, &["contacts.read"]);
-            assert_eq!(supported, &["openid", "profile", "email", "offline_access"]);
-        }
-        other => panic!("expected UnsupportedScopes, got {other:?}"),
-    }
-    let msg = err.to_string();
-    assert!(msg.contains("contacts.read"), "{msg}");
-    assert!(msg.contains("openid profile email offline_access"), "{msg}");
-    assert!(msg.contains("remove them from `scopes`"), "{msg}");
+async fn each_bad_discovery_fails_connect_with_its_error() {
+    run_concurrently(
+        discovery_faults()
+            .into_iter()
+            .map(|(answer, settings, fault)| async move {
+                let p = Provider::bare().await;
+                Mock::given(method("GET"))
+                    .and(path("/.well-known/openid-configuration"))
+                    .respond_with(answer(&p))
+                    .mount(&p.server)
+                    .await;
+                // Where a redirect would lead: never asked.
+                Mock::given(path("/other"))
+                    .respond_with(
+                        ResponseTemplate::new(200).set_body_json(discovery_doc(&p.issuer())),
+                    )
+                    .expect(0)
+                    .mount(&p.server)
+                    .await;
+                fault.check(&discover_err(settings(&p)).await, &p);
+                p.server.verify().await;
+            }),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -402,7 +437,7 @@ async fn a_discovery_document_lacking_optional_fields_works() {
     let meta = client.metadata();
     assert!(meta.scopes_supported.is_none());
     assert!(!meta.authorization_response_iss_parameter_supported);
-    let tokens = logged_in(&p, &client).await;
+    let tokens = p.logged_in(&client).await;
     assert_eq!(tokens.id_token_claims().unwrap().subject(), SUBJECT);
 
     // Without announced algorithms only RS256 is allowed (OpenID Connect Discovery 3).
@@ -441,74 +476,6 @@ async fn a_discovery_document_lacking_optional_fields_works() {
 }
 
 #[tokio::test]
-async fn discovery_answering_404_is_an_unexpected_response() {
-    let p = Provider::bare().await;
-    let err = discover_err(p.settings()).await;
-    match &err {
-        Error::UnexpectedResponse {
-            endpoint,
-            url,
-            status,
-            ..
-        } => {
-            assert_eq!(*endpoint, Endpoint::Discovery);
-            assert_eq!(*status, 404);
-            assert_eq!(url, &p.url("/.well-known/openid-configuration"));
-        }
-        other => panic!("expected UnexpectedResponse, got {other:?}"),
-    }
-    assert!(!err.is_transient());
-}
-
-#[tokio::test]
-async fn discovery_answering_html_is_an_unexpected_response() {
-    let p = Provider::bare().await;
-    Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>login</html>", "text/html"))
-        .mount(&p.server)
-        .await;
-    let err = discover_err(p.settings()).await;
-    assert!(
-        matches!(&err, Error::UnexpectedResponse { endpoint: Endpoint::Discovery, status: 200, content_type, .. } if content_type == "text/html"),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn discovery_redirecting_is_not_followed() {
-    let p = Provider::bare().await;
-    Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
-        .respond_with(ResponseTemplate::new(301).insert_header("location", "/other"))
-        .mount(&p.server)
-        .await;
-    Mock::given(path("/other"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(discovery_doc(&p.issuer())))
-        .expect(0)
-        .mount(&p.server)
-        .await;
-    let err = discover_err(p.settings()).await;
-    assert!(
-        matches!(&err, Error::UnexpectedRedirect { endpoint: Endpoint::Discovery, status: 301, location: Some(l), .. } if l == "/other"),
-        "{err:?}"
-    );
-    p.server.verify().await;
-}
-
-#[tokio::test]
-async fn discovery_with_a_plain_http_endpoint_off_loopback_is_refused() {
-    let p =
-        Provider::start_with(|doc| doc["token_endpoint"] = json!("http://id.example.com/token"))
-            .await;
-    let err = discover_err(p.settings()).await;
-    assert!(
-        matches!(&err, Error::InsecureEndpoint { endpoint: Endpoint::Token, url } if url == "http://id.example.com/token"),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn an_unreachable_provider_is_named() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -531,7 +498,8 @@ async fn an_unreachable_provider_is_named() {
 
 // ------------------------------------------------------------------------------ refresh
 
-async fn mount_refresh(p: &Provider, answer: ResponseTemplate) {
+/// The refresh request of `rt-1`, with client authentication, answered once.
+fn refresh_mock(answer: ResponseTemplate) -> Mock {
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(header("authorization", BASIC_AUTH))
@@ -539,21 +507,17 @@ async fn mount_refresh(p: &Provider, answer: ResponseTemplate) {
         .and(body_string_contains("refresh_token=rt-1"))
         .respond_with(answer)
         .expect(1)
-        .mount(&p.server)
-        .await;
 }
 
 #[tokio::test]
 async fn refresh_keeps_the_old_refresh_token_when_none_is_returned() {
     let p = Provider::start().await;
     let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
-    mount_refresh(
-        &p,
-        ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "at-2", "token_type": "Bearer", "expires_in": 60,
-        })),
-    )
+    let tokens = p.logged_in(&client).await;
+    refresh_mock(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-2", "token_type": "Bearer", "expires_in": 60,
+    })))
+    .mount(&p.server)
     .await;
     let fresh = client.refresh(&tokens).await.expect("refreshed");
     assert_eq!(fresh.access_token.secret(), "at-2");
@@ -581,19 +545,17 @@ async fn refresh_keeps_the_old_refresh_token_when_none_is_returned() {
 async fn refresh_stores_a_rotated_refresh_token_and_a_new_id_token() {
     let p = Provider::start().await;
     let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
+    let tokens = p.logged_in(&client).await;
     let now = now();
     let id_token = p.rsa.sign(&json!({
         "iss": p.issuer(), "sub": SUBJECT, "aud": CLIENT_ID,
         "exp": now + 300, "iat": now, "at_hash": at_hash("at-2"), "name": "Erika M.",
     }));
-    mount_refresh(
-        &p,
-        ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "at-2", "token_type": "Bearer", "refresh_token": "rt-2",
-            "id_token": id_token,
-        })),
-    )
+    refresh_mock(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-2", "token_type": "Bearer", "refresh_token": "rt-2",
+        "id_token": id_token,
+    })))
+    .mount(&p.server)
     .await;
     let fresh = client.refresh(&tokens).await.expect("refreshed");
     assert_eq!(
@@ -605,74 +567,6 @@ async fn refresh_stores_a_rotated_refresh_token_and_a_new_id_token() {
         Some("Erika M.")
     );
     p.server.verify().await;
-}
-
-#[tokio::test]
-async fn a_refreshed_id_token_with_a_wrong_at_hash_is_refused() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
-    let now = now();
-    let id_token = p.rsa.sign(&json!({
-        "iss": p.issuer(), "sub": SUBJECT, "aud": CLIENT_ID,
-        "exp": now + 300, "iat": now, "at_hash": at_hash("at-1"),
-    }));
-    mount_refresh(
-        &p,
-        ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "at-2", "id_token": id_token,
-        })),
-    )
-    .await;
-    let err = client.refresh(&tokens).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::IdToken(lexoffice_login::IdTokenProblem::AtHashMismatch)
-        ),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn refresh_invalid_grant_means_log_in_again() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
-    mount_refresh(
-        &p,
-        ResponseTemplate::new(400).set_body_json(json!({
-            "error": "invalid_grant", "error_description": "refresh token revoked",
-        })),
-    )
-    .await;
-    let err = client.refresh(&tokens).await.unwrap_err();
-    assert!(err.is_invalid_grant(), "{err:?}");
-    assert!(
-        matches!(
-            &err,
-            Error::OAuth {
-                endpoint: Endpoint::Token,
-                status: 400,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("log in again"), "{err}");
-    assert!(!err.to_string().contains("rt-1"), "{err}");
-}
-
-#[tokio::test]
-async fn refresh_without_a_refresh_token_is_refused_without_a_request() {
-    let p = Provider::start().await;
-    let client = p.client().await;
-    let mut tokens = logged_in(&p, &client).await;
-    tokens.refresh_token = None;
-    let before = p.requests_to("/token").await.len();
-    let err = client.refresh(&tokens).await.unwrap_err();
-    assert!(matches!(err, Error::NoRefreshToken), "{err:?}");
-    assert_eq!(p.requests_to("/token").await.len(), before);
 }
 
 // --------------------------------------------------------------------------- revocation
@@ -688,7 +582,7 @@ async fn revocation_sends_the_token_and_its_type_hint() {
         .mount(&p.server)
         .await;
     let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
+    let tokens = p.logged_in(&client).await;
     client
         .revoke(&tokens, TokenKind::Access)
         .await
@@ -716,85 +610,205 @@ async fn revocation_sends_the_token_and_its_type_hint() {
     p.server.verify().await;
 }
 
-#[tokio::test]
-async fn revocation_errors_are_reported() {
-    let p = Provider::start().await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"error": "unsupported_token_type"})),
-        )
-        .mount(&p.server)
-        .await;
-    let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
-    let err = client.revoke(&tokens, TokenKind::Access).await.unwrap_err();
-    assert!(
-        matches!(&err, Error::OAuth { endpoint: Endpoint::Revocation, status: 400, code, .. } if code == "unsupported_token_type"),
-        "{err:?}"
-    );
-
-    let mut no_refresh = tokens.clone();
-    no_refresh.refresh_token = None;
-    let err = client.revoke_refresh_token(&no_refresh).await.unwrap_err();
-    assert!(matches!(err, Error::NoRefreshToken), "{err:?}");
-}
-
 // ----------------------------------------------------------------------------- userinfo
 
-async fn mount_userinfo(p: &Provider, body: Value) {
+/// Userinfo for the bearer `at-1`, answered once.
+fn userinfo_mock(body: Value) -> Mock {
     Mock::given(method("GET"))
         .and(path("/userinfo"))
         .and(header("authorization", "Bearer at-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
         .expect(1)
-        .mount(&p.server)
-        .await;
 }
 
 #[tokio::test]
 async fn userinfo_of_the_same_subject_is_returned() {
     let p = Provider::start().await;
-    mount_userinfo(&p, json!({"sub": SUBJECT, "email": "erika@example.com"})).await;
+    userinfo_mock(json!({"sub": SUBJECT, "email": "erika@example.com"}))
+        .mount(&p.server)
+        .await;
     let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
+    let tokens = p.logged_in(&client).await;
     let info = client.userinfo(&tokens).await.expect("userinfo");
     assert_eq!(info["email"], json!("erika@example.com"));
     p.server.verify().await;
 }
 
-#[tokio::test]
-async fn userinfo_of_another_subject_is_refused() {
-    for body in [
-        json!({"sub": "someone-else"}),
-        json!({"email": "x@example.com"}),
-    ] {
-        let p = Provider::start().await;
-        mount_userinfo(&p, body.clone()).await;
-        let client = p.client().await;
-        let tokens = logged_in(&p, &client).await;
-        let err = client.userinfo(&tokens).await.unwrap_err();
-        assert!(
-            matches!(err, Error::UserinfoSubjectMismatch),
-            "{body}: {err:?}"
-        );
-        assert!(err.to_string().contains("do not trust"), "{err}");
-    }
+/// A back-channel call after a login.
+#[derive(Clone, Copy)]
+enum Call {
+    Refresh,
+    RevokeAccess,
+    RevokeRefresh,
+    Userinfo,
+}
+
+/// After a login (without its refresh token if `drop_refresh_token`), the provider
+/// answers `call` with `answer`'s mock (mounted, then verified), and the call fails.
+struct AfterLogin {
+    call: Call,
+    drop_refresh_token: bool,
+    answer: fn(&Provider) -> Mock,
+    fault: Fault,
+}
+
+fn forbid(endpoint: &str) -> Mock {
+    Mock::given(path(endpoint.to_owned()))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+}
+
+fn after_login_faults() -> Vec<AfterLogin> {
+    vec![
+        AfterLogin {
+            call: Call::Refresh,
+            drop_refresh_token: false,
+            answer: |p| {
+                let now = now();
+                let id_token = p.rsa.sign(&json!({
+                    "iss": p.issuer(), "sub": SUBJECT, "aud": CLIENT_ID,
+                    "exp": now + 300, "iat": now, "at_hash": at_hash("at-1"),
+                }));
+                refresh_mock(ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": "at-2", "id_token": id_token,
+                })))
+            },
+            fault: Fault {
+                name: "a refreshed ID token with a wrong at_hash",
+                expect: |e, _| {
+                    matches!(
+                        e,
+                        Error::IdToken(lexoffice_login::IdTokenProblem::AtHashMismatch)
+                    )
+                },
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::Refresh,
+            drop_refresh_token: false,
+            answer: |_| {
+                refresh_mock(ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "invalid_grant", "error_description": "refresh token revoked",
+                })))
+            },
+            fault: Fault {
+                name: "refresh invalid_grant means log in again",
+                expect: |e, _| {
+                    e.is_invalid_grant()
+                        && matches!(
+                            e,
+                            Error::OAuth {
+                                endpoint: Endpoint::Token,
+                                status: 400,
+                                ..
+                            }
+                        )
+                },
+                says: &["log in again"],
+                never_says: &["rt-1"],
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::Refresh,
+            drop_refresh_token: true,
+            answer: |_| forbid("/token"),
+            fault: Fault {
+                name: "refresh without a refresh token: refused without a request",
+                expect: |e, _| matches!(e, Error::NoRefreshToken),
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::RevokeAccess,
+            drop_refresh_token: false,
+            answer: |_| {
+                Mock::given(method("POST"))
+                    .and(path("/revoke"))
+                    .respond_with(
+                        ResponseTemplate::new(400)
+                            .set_body_json(json!({"error": "unsupported_token_type"})),
+                    )
+            },
+            fault: Fault {
+                name: "a revocation error is reported",
+                expect: |e, _| matches!(e, Error::OAuth { endpoint: Endpoint::Revocation, status: 400, code, .. } if code == "unsupported_token_type"),
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::RevokeRefresh,
+            drop_refresh_token: true,
+            answer: |_| forbid("/revoke"),
+            fault: Fault {
+                name: "revoking a refresh token that is not there",
+                expect: |e, _| matches!(e, Error::NoRefreshToken),
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::Userinfo,
+            drop_refresh_token: false,
+            answer: |_| userinfo_mock(json!({"sub": "someone-else"})),
+            fault: Fault {
+                name: "userinfo of another subject",
+                expect: |e, _| matches!(e, Error::UserinfoSubjectMismatch),
+                says: &["do not trust"],
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::Userinfo,
+            drop_refresh_token: false,
+            answer: |_| userinfo_mock(json!({"email": "x@example.com"})),
+            fault: Fault {
+                name: "userinfo without a subject",
+                expect: |e, _| matches!(e, Error::UserinfoSubjectMismatch),
+                says: &["do not trust"],
+                ..FAULT
+            },
+        },
+        AfterLogin {
+            call: Call::Userinfo,
+            drop_refresh_token: false,
+            answer: |_| {
+                Mock::given(method("GET"))
+                    .and(path("/userinfo"))
+                    .respond_with(
+                        ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_token"})),
+                    )
+            },
+            fault: Fault {
+                name: "a rejected bearer token at userinfo is an OAuth error",
+                expect: |e, _| matches!(e, Error::OAuth { endpoint: Endpoint::Userinfo, status: 401, code, .. } if code == "invalid_token"),
+                ..FAULT
+            },
+        },
+    ]
 }
 
 #[tokio::test]
-async fn userinfo_rejected_bearer_token_is_an_oauth_error() {
-    let p = Provider::start().await;
-    Mock::given(method("GET"))
-        .and(path("/userinfo"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_token"})))
-        .mount(&p.server)
-        .await;
-    let client = p.client().await;
-    let tokens = logged_in(&p, &client).await;
-    let err = client.userinfo(&tokens).await.unwrap_err();
-    assert!(
-        matches!(&err, Error::OAuth { endpoint: Endpoint::Userinfo, status: 401, code, .. } if code == "invalid_token"),
-        "{err:?}"
-    );
+async fn each_failing_back_channel_call_after_a_login_gives_its_error() {
+    run_concurrently(after_login_faults().into_iter().map(|case| async move {
+        let p = Provider::start().await;
+        let client = p.client().await;
+        let mut tokens = p.logged_in(&client).await;
+        if case.drop_refresh_token {
+            tokens.refresh_token = None;
+        }
+        (case.answer)(&p).mount(&p.server).await;
+        let result = match case.call {
+            Call::Refresh => client.refresh(&tokens).await.map(drop),
+            Call::RevokeAccess => client.revoke(&tokens, TokenKind::Access).await,
+            Call::RevokeRefresh => client.revoke_refresh_token(&tokens).await,
+            Call::Userinfo => client.userinfo(&tokens).await.map(drop),
+        };
+        match result {
+            Ok(()) => panic!("{}: the call succeeded", case.fault.name),
+            Err(err) => case.fault.check(&err, &p),
+        }
+        p.server.verify().await;
+    }))
+    .await;
 }
