@@ -12,7 +12,7 @@ use lexoffice_login_sandbox::{
     ClientAuth, Fault, Sandbox, SandboxBuilder, SandboxClient, SandboxProfile, SandboxRoute,
     TestUser,
 };
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::sandbox_raw::{authorize, challenge, http, location, query_of, VERIFIER};
@@ -29,10 +29,15 @@ async fn code(sb: &Sandbox, scope: &str) -> String {
     q.get("code").expect("a code").clone()
 }
 
-async fn exchange(sb: &Sandbox, code: &str, verifier: &str) -> Response {
+/// A token request with the default client's Basic authentication.
+fn token_post(sb: &Sandbox) -> RequestBuilder {
     http()
         .post(sb.url("/oauth2/token"))
         .basic_auth(sb.client_id(), sb.client_secret())
+}
+
+async fn exchange(sb: &Sandbox, code: &str, verifier: &str) -> Response {
+    token_post(sb)
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -56,13 +61,7 @@ async fn refresh(sb: &Sandbox, rt: &str, scope: Option<&str>) -> Response {
     if let Some(s) = scope {
         form.push(("scope", s));
     }
-    http()
-        .post(sb.url("/oauth2/token"))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    token_post(sb).form(&form).send().await.unwrap()
 }
 
 async fn error_of(resp: Response) -> (StatusCode, String) {
@@ -81,6 +80,18 @@ fn s(v: &Value, key: &str) -> String {
         .to_string()
 }
 
+/// GET `path` and read the JSON answer.
+async fn get_json<T: serde::de::DeserializeOwned>(sb: &Sandbox, path: &str) -> T {
+    http()
+        .get(sb.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn userinfo(sb: &Sandbox, at: &str) -> Response {
     http()
         .get(sb.url("/oauth2/userinfo"))
@@ -91,14 +102,7 @@ async fn userinfo(sb: &Sandbox, at: &str) -> Response {
 }
 
 async fn verify_id_token(sb: &Sandbox, jwt: &str, alg: Algorithm) -> (String, Value) {
-    let jwks: JwkSet = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(sb, "/oauth2/jwks").await;
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     assert_eq!(header.alg, alg);
     let kid = header.kid.expect("kid in header");
@@ -115,14 +119,7 @@ async fn verify_id_token(sb: &Sandbox, jwt: &str, alg: Algorithm) -> (String, Va
 async fn discovery_and_jwks_shape() {
     let sb = start(Sandbox::builder()).await;
     assert!(!sb.issuer().ends_with('/'));
-    let doc: Value = http()
-        .get(sb.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&sb, "/.well-known/openid-configuration").await;
     assert_eq!(doc["issuer"], sb.issuer());
     assert_eq!(
         doc["token_endpoint"],
@@ -142,14 +139,7 @@ async fn discovery_and_jwks_shape() {
     for sc in ["openid", "offline_access", "profile.read", "contacts.read"] {
         assert!(scopes.iter().any(|x| x == sc), "{sc}");
     }
-    let jwks: Value = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&sb, "/oauth2/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "RSA");
@@ -238,32 +228,63 @@ async fn wrong_redirect_or_client_gives_400_page_without_redirect() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
+/// One thing wrong with an otherwise valid code exchange.
+enum Wrong {
+    Verifier(&'static str),
+    RedirectUri(&'static str),
+    Code(&'static str),
+    /// The sandbox clock moved on by this many seconds before the exchange.
+    Late(i64),
+}
+
 #[tokio::test]
-async fn code_exchange_checks_verifier_redirect_and_single_use() {
+async fn a_wrong_code_exchange_is_an_invalid_grant() {
+    let cases = [
+        (
+            "a wrong verifier",
+            Wrong::Verifier("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+        ),
+        (
+            "another redirect_uri",
+            Wrong::RedirectUri("http://127.0.0.1:8765/elsewhere"),
+        ),
+        ("an unknown code", Wrong::Code("nope")),
+        // Past the code's 60 s lifetime.
+        ("an expired code", Wrong::Late(61)),
+    ];
     let sb = start(Sandbox::builder()).await;
-    // Bad verifier.
-    let c = code(&sb, "openid").await;
-    let bad = "x".repeat(43);
-    assert_eq!(
-        error_of(exchange(&sb, &c, &bad).await).await,
-        (StatusCode::BAD_REQUEST, "invalid_grant".into())
-    );
-    // Wrong redirect_uri at the token endpoint.
-    let c = code(&sb, "openid").await;
-    let resp = http()
-        .post(sb.url("/oauth2/token"))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &c),
-            ("redirect_uri", "http://127.0.0.1:8765/elsewhere"),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(resp).await.1, "invalid_grant");
-    // Reuse: the second exchange fails and kills the tokens of the first.
+    for (name, wrong) in cases {
+        sb.set_clock_offset(0);
+        let c = code(&sb, "openid").await;
+        let (mut code, mut redirect_uri, mut verifier) = (c.as_str(), sb.redirect_uri(), VERIFIER);
+        match wrong {
+            Wrong::Verifier(v) => verifier = v,
+            Wrong::RedirectUri(r) => redirect_uri = r,
+            Wrong::Code(other) => code = other,
+            Wrong::Late(secs) => sb.set_clock_offset(secs),
+        }
+        let resp = token_post(&sb)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(resp).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "{name}"
+        );
+    }
+    assert_eq!(sb.stats().token_grants("authorization_code"), 0);
+}
+
+#[tokio::test]
+async fn a_reused_code_fails_and_revokes_the_tokens_of_its_first_exchange() {
+    let sb = start(Sandbox::builder()).await;
     let c = code(&sb, "openid offline_access").await;
     let first: Value = exchange(&sb, &c, VERIFIER).await.json().await.unwrap();
     let at = s(&first, "access_token");
@@ -276,69 +297,64 @@ async fn code_exchange_checks_verifier_redirect_and_single_use() {
     assert!(!sb.introspect(&at).unwrap().active);
     assert!(!sb.introspect(&rt).unwrap().active);
     assert_eq!(userinfo(&sb, &at).await.status(), StatusCode::UNAUTHORIZED);
-    // Expired code (clock moved past the 60 s lifetime).
-    let c = code(&sb, "openid").await;
-    sb.set_clock_offset(61);
-    assert_eq!(
-        error_of(exchange(&sb, &c, VERIFIER).await).await.1,
-        "invalid_grant"
-    );
-    // Unknown code.
-    assert_eq!(
-        error_of(exchange(&sb, "nope", VERIFIER).await).await.1,
-        "invalid_grant"
-    );
     assert_eq!(sb.stats().token_grants("authorization_code"), 1);
+}
+
+/// A malformed request to the token endpoint and the OAuth error it must get.
+struct BadTokenRequest {
+    name: &'static str,
+    request: fn(&Sandbox) -> RequestBuilder,
+    expect: (StatusCode, &'static str),
 }
 
 #[tokio::test]
 async fn token_endpoint_request_errors() {
     let sb = start(Sandbox::builder()).await;
-    let post = |form: Vec<(&'static str, &'static str)>| {
-        http()
-            .post(sb.url("/oauth2/token"))
-            .basic_auth(sb.client_id(), sb.client_secret())
-            .form(&form)
-            .send()
-    };
-    let (st, e) = error_of(post(vec![("grant_type", "password")]).await.unwrap()).await;
-    assert_eq!(
-        (st, e.as_str()),
-        (StatusCode::BAD_REQUEST, "unsupported_grant_type")
-    );
-    let (_, e) = error_of(post(vec![("code", "x")]).await.unwrap()).await;
-    assert_eq!(e, "invalid_request");
-    let (_, e) = error_of(
-        post(vec![("grant_type", "authorization_code")])
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(e, "invalid_request");
-    let (_, e) = error_of(post(vec![("grant_type", "refresh_token")]).await.unwrap()).await;
-    assert_eq!(e, "invalid_request");
-    // JSON body instead of a form.
-    let resp = http()
-        .post(sb.url("/oauth2/token"))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .json(&serde_json::json!({"grant_type": "refresh_token"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(resp).await.1, "invalid_request");
-    // Garbage bytes never crash the server.
-    let resp = http()
-        .post(sb.url("/oauth2/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", "Basic %%%")
-        .body(vec![0xff, 0xfe, b'=', b'&', b'&'])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_of(resp).await,
-        (StatusCode::UNAUTHORIZED, "invalid_client".into())
-    );
+    let bad = StatusCode::BAD_REQUEST;
+    let cases = [
+        BadTokenRequest {
+            name: "another grant type",
+            request: |sb| token_post(sb).form(&[("grant_type", "password")]),
+            expect: (bad, "unsupported_grant_type"),
+        },
+        BadTokenRequest {
+            name: "no grant type",
+            request: |sb| token_post(sb).form(&[("code", "x")]),
+            expect: (bad, "invalid_request"),
+        },
+        BadTokenRequest {
+            name: "authorization_code without a code",
+            request: |sb| token_post(sb).form(&[("grant_type", "authorization_code")]),
+            expect: (bad, "invalid_request"),
+        },
+        BadTokenRequest {
+            name: "refresh_token without a token",
+            request: |sb| token_post(sb).form(&[("grant_type", "refresh_token")]),
+            expect: (bad, "invalid_request"),
+        },
+        BadTokenRequest {
+            name: "a JSON body instead of a form",
+            request: |sb| token_post(sb).json(&serde_json::json!({"grant_type": "refresh_token"})),
+            expect: (bad, "invalid_request"),
+        },
+        // Garbage bytes never crash the server.
+        BadTokenRequest {
+            name: "garbage bytes and a broken Basic header",
+            request: |sb| {
+                http()
+                    .post(sb.url("/oauth2/token"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", "Basic %%%")
+                    .body(vec![0xff, 0xfe, b'=', b'&', b'&'])
+            },
+            expect: (StatusCode::UNAUTHORIZED, "invalid_client"),
+        },
+    ];
+    for case in cases {
+        let resp = (case.request)(&sb).send().await.unwrap();
+        let (status, error) = error_of(resp).await;
+        assert_eq!((status, error.as_str()), case.expect, "{}", case.name);
+    }
 }
 
 #[tokio::test]
@@ -712,25 +728,11 @@ async fn id_token_rs256_verifies_and_key_rotation() {
     let (kid2, claims) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::RS256).await;
     assert_ne!(kid1, kid2);
     assert!(claims.get("name").is_none());
-    let jwks: JwkSet = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
     assert!(jwks.find(&kid1).is_some(), "old key still published");
     assert!(jwks.find(&kid2).is_some());
     sb.rotate_keys();
-    let jwks: JwkSet = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
     assert!(
         jwks.find(&kid1).is_none(),
         "gone after the next-but-one rotation"
@@ -745,14 +747,7 @@ async fn id_token_es256_verifies_and_key_rotation() {
     let t = login(&sb, "openid").await;
     let (kid1, claims) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::ES256).await;
     assert_eq!(claims["aud"], sb.client_id());
-    let jwks: Value = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&sb, "/oauth2/jwks").await;
     assert_eq!(jwks["keys"][0]["kty"], "EC");
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
@@ -760,14 +755,7 @@ async fn id_token_es256_verifies_and_key_rotation() {
     let t = login(&sb, "openid").await;
     let (kid2, _) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::ES256).await;
     assert_ne!(kid1, kid2);
-    let jwks: JwkSet = http()
-        .get(sb.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
     assert!(jwks.find(&kid1).is_some());
 }
 
@@ -818,6 +806,9 @@ async fn lexoffice_api_auth_scope_and_rate_limit() {
         serde_json::json!({"message": "Rate limit exceeded"})
     );
     assert_eq!(sb.stats().rate_limited(), 1);
+    // The rate limit's token bucket refills on the monotonic clock (Instant), which
+    // neither Sandbox::set_clock_offset nor FixedClock moves: only real time refills it
+    // (2 per second, so one token after 500 ms).
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(api(&sb, "/v1/profile", &at).await.status(), StatusCode::OK);
     // Invalid, missing, expired and revoked bearers: 401.
@@ -1010,6 +1001,16 @@ fn hidden_request_id(page: &str) -> String {
     page[start..end].to_string()
 }
 
+/// The consent page's decision for the request `id`.
+async fn decide(sb: &Sandbox, id: &str, user: &str, decision: &str) -> Response {
+    http()
+        .post(sb.url("/oauth2/authorize/decision"))
+        .form(&[("request_id", id), ("user", user), ("decision", decision)])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn interactive_consent_allow_and_deny() {
     let sb = start(
@@ -1043,16 +1044,7 @@ async fn interactive_consent_allow_and_deny() {
     }
     assert!(!page.contains("<Admin>"), "escaped");
     let id = hidden_request_id(&page);
-    let resp = http()
-        .post(sb.url("/oauth2/authorize/decision"))
-        .form(&[
-            ("request_id", id.as_str()),
-            ("user", "bob"),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = decide(&sb, &id, "bob", "allow").await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let q = query_of(&location(&resp));
     assert_eq!(q["state"], "st-123");
@@ -1069,16 +1061,7 @@ async fn interactive_consent_allow_and_deny() {
     assert_eq!(u["sub"], "bob");
     assert_eq!(u["name"], "Bob");
     // The request id is single-use.
-    let resp = http()
-        .post(sb.url("/oauth2/authorize/decision"))
-        .form(&[
-            ("request_id", id.as_str()),
-            ("user", "bob"),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = decide(&sb, &id, "bob", "allow").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.headers().get("location").is_none());
     // Deny.
@@ -1088,16 +1071,7 @@ async fn interactive_consent_allow_and_deny() {
         .await
         .unwrap();
     let id = hidden_request_id(&page);
-    let resp = http()
-        .post(sb.url("/oauth2/authorize/decision"))
-        .form(&[
-            ("request_id", id.as_str()),
-            ("user", "alice"),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = decide(&sb, &id, "alice", "deny").await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let q = query_of(&location(&resp));
     assert_eq!(q["error"], "access_denied");
@@ -1115,6 +1089,8 @@ async fn shutdown_and_drop_stop_the_server() {
     let sb = start(Sandbox::builder()).await;
     let url = sb.url("/oauth2/jwks");
     drop(sb);
+    // Not waiting for time to pass: drop only signals the server task, which closes the
+    // listener once it has run; a clock offset cannot stand in for that.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(http().get(url).send().await.is_err());
 }
