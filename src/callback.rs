@@ -159,8 +159,10 @@ fn check_iss(params: &BTreeMap<String, String>, metadata: &ProviderMetadata) -> 
 fn check_error(params: &BTreeMap<String, String>) -> Result<(), Error> {
     match params.get("error") {
         Some(code) => Err(Error::AuthorizationDenied {
-            code: code.clone(),
-            description: params.get("error_description").cloned(),
+            code: crate::error::sanitize(code, 64),
+            description: params
+                .get("error_description")
+                .map(|d| crate::error::sanitize(d, 300)),
         }),
         None => Ok(()),
     }

@@ -10,13 +10,16 @@ use url::Url;
 use crate::authorize::{self, AuthorizeOptions, PendingLogin};
 use crate::callback::{state_digest, AuthorizationResponse};
 use crate::config::{ConfigError, ConfigProblem, Discovery, Settings};
-use crate::error::{Error, IdTokenProblem};
+use crate::error::Error;
 use crate::http;
 use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
 use crate::metadata::{self, ProviderMetadata};
 use crate::protocol::{system_clock, within, Clock, Endpoint, SharedClock};
 use crate::providers::{HeaderValue, RevocationBody};
-use crate::tokens::{self, TokenResponse, TokenSet};
+use crate::tokens::{self, CheckedAnswer, TokenResponse, TokenSet};
+
+/// The one token type this client uses (RFC 6750).
+const BEARER: &str = "Bearer";
 
 /// A tenant (organisation) a login may access.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,7 +276,15 @@ impl Client {
             ("redirect_uri", pending.redirect_uri.to_string()),
             ("code_verifier", pending.verifier.secret().clone()),
         ];
-        let answer = self.token_request(form).await?;
+        let secrets = [
+            response.code.secret().as_str(),
+            pending.verifier.secret().as_str(),
+        ];
+        let checked = self
+            .token_request(form)
+            .await
+            .map_err(|e| e.redact(&secrets))?;
+        let answer = &checked.answer;
         let now = self.now();
         let id_token = match (&answer.id_token, pending.scopes.is_openid()) {
             (Some(raw), true) => Some(IdToken::new(raw.clone())),
@@ -304,15 +315,12 @@ impl Client {
         );
         Ok(TokenSet {
             access_token,
-            token_type: answer
-                .token_type
-                .clone()
-                .unwrap_or_else(|| "Bearer".to_owned()),
+            token_type: BEARER.to_owned(),
             refresh_token: answer.refresh_token.clone().map(RefreshToken::new),
             id_token,
             id_token_claims: claims,
-            expires_at: answer.expires_at(now),
-            scopes: answer.granted_scopes(&pending.scopes),
+            expires_at: checked.expires_at(now),
+            scopes: checked.granted_scopes(&pending.scopes),
             obtained_at: now,
             extras,
         })
@@ -328,7 +336,11 @@ impl Client {
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh_token.secret().clone()),
         ];
-        let answer = self.token_request(form).await?;
+        let checked = self
+            .token_request(form)
+            .await
+            .map_err(|e| e.redact(&[refresh_token.secret().as_str()]))?;
+        let answer = &checked.answer;
         let now = self.now();
         let access_token = AccessToken::new(answer.access_token.clone());
         let (id_token, claims) = match (&answer.id_token, &tokens.id_token_claims) {
@@ -337,9 +349,7 @@ impl Client {
                 let claims = self
                     .verify_id_token(&raw, None, Some(&access_token))
                     .await?;
-                if claims.sub != old.sub {
-                    return Err(IdTokenProblem::SubjectChanged.into());
-                }
+                id_token::check_refreshed(old, &claims)?;
                 (Some(raw), Some(claims))
             }
             _ => (tokens.id_token.clone(), tokens.id_token_claims.clone()),
@@ -349,10 +359,7 @@ impl Client {
         tracing::debug!(rotated = answer.refresh_token.is_some(), "tokens refreshed");
         Ok(TokenSet {
             access_token,
-            token_type: answer
-                .token_type
-                .clone()
-                .unwrap_or_else(|| tokens.token_type.clone()),
+            token_type: BEARER.to_owned(),
             refresh_token: answer
                 .refresh_token
                 .clone()
@@ -360,8 +367,8 @@ impl Client {
                 .or_else(|| tokens.refresh_token.clone()),
             id_token,
             id_token_claims: claims,
-            expires_at: answer.expires_at(now),
-            scopes: answer.granted_scopes(&tokens.scopes),
+            expires_at: checked.expires_at(now),
+            scopes: checked.granted_scopes(&tokens.scopes),
             obtained_at: now,
             extras,
         })
@@ -457,7 +464,7 @@ impl Client {
     async fn token_request(
         &self,
         form: Vec<(&'static str, String)>,
-    ) -> Result<TokenResponse, Error> {
+    ) -> Result<CheckedAnswer, Error> {
         let metadata = self.fresh_metadata().await;
         let url = metadata.token()?.url().clone();
         let mut request = self
@@ -466,7 +473,8 @@ impl Client {
         for (name, value) in &self.inner.settings.quirks().token_request_headers {
             request = request.header(*name, *value);
         }
-        http::fetch_json(Endpoint::Token, &url, request).await
+        let answer: TokenResponse = http::fetch_json(Endpoint::Token, &url, request).await?;
+        Ok(answer.check()?)
     }
 
     /// A JSON POST (`{"token": …}`) with the configured client authentication, for

@@ -123,6 +123,12 @@ pub enum IdTokenProblem {
     /// A refreshed ID token names another subject than the original one.
     #[error("a refreshed ID token names another subject than the login it refreshes")]
     SubjectChanged,
+    /// A refreshed ID token changes a claim that OpenID Connect Core 12.2 keeps fixed.
+    #[error("a refreshed ID token changes its {claim} claim, which must stay as in the original login (OpenID Connect Core 12.2)")]
+    RefreshedClaimChanged {
+        /// The claim.
+        claim: &'static str,
+    },
 }
 
 /// Everything that can go wrong in the login flow.
@@ -295,6 +301,10 @@ pub enum Error {
     #[error("the redirect carries no authorization code; start the login again")]
     CodeMissing,
 
+    /// The token endpoint's answer breaks a rule of RFC 6749 5.1.
+    #[error("the token endpoint's answer was refused: {0}; the provider may be failing or misconfigured")]
+    TokenAnswer(#[from] crate::tokens::TokenAnswerProblem),
+
     /// The token response lacks an ID token although `openid` was requested.
     #[error("the token endpoint returned no ID token although the scope `openid` was requested; the provider may not support OpenID Connect: remove `openid` from `scopes`")]
     IdTokenMissing,
@@ -358,9 +368,10 @@ impl Error {
             | Error::InsecureEndpoint { .. }
             | Error::IdTokenMissing
             | Error::TenantRequired { .. } => ErrorKind::Misconfigured,
-            Error::Unreachable { .. } | Error::Timeout { .. } | Error::MalformedResponse { .. } => {
-                ErrorKind::ProviderUnavailable
-            }
+            Error::Unreachable { .. }
+            | Error::Timeout { .. }
+            | Error::MalformedResponse { .. }
+            | Error::TokenAnswer(_) => ErrorKind::ProviderUnavailable,
             Error::UnexpectedResponse { status, .. } => {
                 if *status >= 500 || *status == 429 {
                     ErrorKind::ProviderUnavailable
@@ -406,6 +417,53 @@ impl Error {
 }
 
 /// The kind of an OAuth error code (RFC 6749 5.2, RFC 7009 2.2.1).
+/// Text from outside (a provider's `error_description`, a token type) made safe for a
+/// terminal or a log line: control characters (CR, LF, ESC …) become spaces, and it is
+/// cut to `max` characters.
+pub(crate) fn sanitize(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl Error {
+    /// The same error with every occurrence of the given secrets replaced by
+    /// `[redacted]` in the texts that came from the provider (a provider that echoes the
+    /// code or the refresh token in its `error_description`).
+    pub(crate) fn redact(self, secrets: &[&str]) -> Error {
+        let clean = |text: String| {
+            secrets
+                .iter()
+                .filter(|s| s.len() >= 4)
+                .fold(text, |t, s| t.replace(s, "[redacted]"))
+        };
+        match self {
+            Error::OAuth {
+                endpoint,
+                status,
+                code,
+                description,
+            } => Error::OAuth {
+                endpoint,
+                status,
+                code: clean(code),
+                description: description.map(clean),
+            },
+            Error::AuthorizationDenied { code, description } => Error::AuthorizationDenied {
+                code: clean(code),
+                description: description.map(clean),
+            },
+            other => other,
+        }
+    }
+}
+
 /// What went wrong with a request, without the URL (the caller names it) and with the
 /// causes: "connection failed: dns error: failed to lookup address information".
 pub(crate) fn describe(e: &reqwest::Error) -> String {

@@ -153,12 +153,12 @@ pub(crate) fn reject_error_status(
         return Ok(());
     }
     if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(&a.body) {
-        return Err(Error::OAuth {
+        return Err(oauth_error(
             endpoint,
-            status: a.status,
-            code: err.error,
-            description: err.error_description,
-        });
+            a.status,
+            &err.error,
+            err.error_description.as_deref(),
+        ));
     }
     Err(Error::UnexpectedResponse {
         endpoint,
@@ -166,6 +166,16 @@ pub(crate) fn reject_error_status(
         status: a.status,
         content_type: a.content_type.clone(),
     })
+}
+
+/// An OAuth error (RFC 6749 5.2) with the provider's texts made safe to show.
+fn oauth_error(endpoint: Endpoint, status: u16, code: &str, description: Option<&str>) -> Error {
+    Error::OAuth {
+        endpoint,
+        status,
+        code: crate::error::sanitize(code, 64),
+        description: description.map(|d| crate::error::sanitize(d, 300)),
+    }
 }
 
 /// Parses a successful JSON answer into `T`.
@@ -220,12 +230,12 @@ fn reject_error_body(endpoint: Endpoint, a: &Answer) -> Result<(), Error> {
             error: Some(code),
             error_description,
             access_token: None,
-        }) => Err(Error::OAuth {
+        }) => Err(oauth_error(
             endpoint,
-            status: a.status,
-            code,
-            description: error_description,
-        }),
+            a.status,
+            &code,
+            error_description.as_deref(),
+        )),
         _ => Ok(()),
     }
 }

@@ -67,6 +67,10 @@ pub struct IdTokenClaims {
     /// Authorized party.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// SHA-256 of the login's `nonce` (hex), kept to check a refreshed ID token against
+    /// (OpenID Connect Core 12.2); the nonce itself is not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce_sha256: Option<String>,
     /// Every other claim (`name`, `email`, …).
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -342,12 +346,19 @@ fn check_claims(
     let nonce = claims.remove("nonce");
     let at_hash = claims.remove("at_hash");
     let nbf = claims.remove("nbf");
+    // Never taken from the token: only this crate computes it.
+    claims.remove("nonce_sha256");
     let now = expect.now.timestamp();
     let skew = i64::try_from(expect.skew.as_secs()).unwrap_or(i64::MAX);
     check_not_expired(claims.get("exp"), now, skew)?;
     check_not_before(nbf.as_ref(), now, skew)?;
-    let parsed: IdTokenClaims = serde_json::from_value(Value::Object(claims))
+    let mut parsed: IdTokenClaims = serde_json::from_value(Value::Object(claims))
         .map_err(|e| IdTokenProblem::Malformed(format!("its claims do not parse: {e}")))?;
+    parsed.nonce_sha256 = match &nonce {
+        None => None,
+        Some(Value::String(n)) => Some(hex(&sha2::Sha256::digest(n.as_bytes()))),
+        Some(_) => return Err(IdTokenProblem::Malformed("nonce is not a string".into()).into()),
+    };
     check_iat_not_in_future(parsed.iat, now, skew)?;
     check_azp(&parsed, expect.client_id)?;
     if let Some(expected) = expect.nonce {
@@ -357,6 +368,47 @@ fn check_claims(
         check_at_hash(at_hash.as_str().unwrap_or_default(), token, alg)?;
     }
     Ok(parsed)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// OpenID Connect Core 12.2: a refreshed ID token names the same issuer, subject,
+/// audience and authorized party as the original; its `iat` is not older; its
+/// `auth_time`, when present, is the original authentication's; its `nonce`, when
+/// present, is the original's.
+pub(crate) fn check_refreshed(
+    original: &IdTokenClaims,
+    refreshed: &IdTokenClaims,
+) -> Result<(), IdTokenProblem> {
+    let changed = |claim: &'static str| Err(IdTokenProblem::RefreshedClaimChanged { claim });
+    if refreshed.sub != original.sub {
+        return Err(IdTokenProblem::SubjectChanged);
+    }
+    if refreshed.iss != original.iss {
+        return changed("iss");
+    }
+    let mut a = original.aud.clone();
+    let mut b = refreshed.aud.clone();
+    a.sort();
+    b.sort();
+    if a != b {
+        return changed("aud");
+    }
+    if refreshed.azp != original.azp {
+        return changed("azp");
+    }
+    if refreshed.iat < original.iat {
+        return changed("iat");
+    }
+    if refreshed.auth_time.is_some() && refreshed.auth_time != original.auth_time {
+        return changed("auth_time");
+    }
+    if refreshed.nonce_sha256.is_some() && refreshed.nonce_sha256 != original.nonce_sha256 {
+        return changed("nonce");
+    }
+    Ok(())
 }
 
 /// A NumericDate claim (RFC 7519 2) as whole seconds.
@@ -474,6 +526,52 @@ mod tests {
     }
 
     #[test]
+    fn a_refreshed_id_token_keeps_the_originals_claims() {
+        let original = IdTokenClaims {
+            iss: "https://id.example".into(),
+            sub: "s".into(),
+            aud: vec!["me".into()],
+            exp: 200,
+            iat: 100,
+            auth_time: Some(90),
+            azp: None,
+            nonce_sha256: Some("ab".into()),
+            other: Map::new(),
+        };
+        assert_eq!(check_refreshed(&original, &original), Ok(()));
+        type Change = fn(&mut IdTokenClaims);
+        let cases: [(&str, Change); 6] = [
+            ("iss", |c| c.iss = "https://evil".into()),
+            ("aud", |c| c.aud = vec!["other".into()]),
+            ("azp", |c| c.azp = Some("other".into())),
+            ("iat", |c| c.iat = 99),
+            ("auth_time", |c| c.auth_time = Some(95)),
+            ("nonce", |c| c.nonce_sha256 = Some("cd".into())),
+        ];
+        for (claim, change) in cases {
+            let mut refreshed = original.clone();
+            change(&mut refreshed);
+            assert_eq!(
+                check_refreshed(&original, &refreshed),
+                Err(IdTokenProblem::RefreshedClaimChanged { claim }),
+                "{claim}"
+            );
+        }
+        let mut other_user = original.clone();
+        other_user.sub = "t".into();
+        assert_eq!(
+            check_refreshed(&original, &other_user),
+            Err(IdTokenProblem::SubjectChanged)
+        );
+        // Absent auth_time and nonce in the refreshed token are allowed.
+        let mut lean = original.clone();
+        lean.auth_time = None;
+        lean.nonce_sha256 = None;
+        lean.iat = 150;
+        assert_eq!(check_refreshed(&original, &lean), Ok(()));
+    }
+
+    #[test]
     fn azp_is_required_with_several_audiences() {
         let mut c = IdTokenClaims {
             iss: "i".into(),
@@ -483,6 +581,7 @@ mod tests {
             iat: 0,
             auth_time: None,
             azp: None,
+            nonce_sha256: None,
             other: Map::new(),
         };
         assert!(check_azp(&c, "me").is_err());

@@ -77,7 +77,7 @@ pub use protocol::{
 };
 pub use providers::{Provider, ProviderPreset};
 pub use scope::{Scope, ScopeError, ScopePreset, Scopes, UnknownScopePreset};
-pub use tokens::TokenSet;
+pub use tokens::{TokenAnswerProblem, TokenSet};
 
 /// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.
 pub use openidconnect::{AccessToken, ClientId, ClientSecret, RefreshToken};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use openidconnect::{AccessToken, ClientSecret, RefreshToken};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::ClientAuthMethod;
@@ -114,15 +114,16 @@ impl fmt::Debug for TokenSet {
     }
 }
 
-/// The token endpoint's successful answer (RFC 6749 5.1), read leniently where real
-/// providers stray: `expires_in` as a string, `token_type` in any case.
+/// The token endpoint's successful answer (RFC 6749 5.1), as sent. [`TokenResponse::check`]
+/// applies the rules; lenient only where real providers stray harmlessly: `expires_in`
+/// as a string of digits or a float, `token_type` in any case.
 #[derive(Deserialize)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     #[serde(default)]
     pub(crate) token_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_seconds")]
-    pub(crate) expires_in: Option<u64>,
+    #[serde(default)]
+    expires_in: Option<Value>,
     #[serde(default)]
     pub(crate) refresh_token: Option<String>,
     #[serde(default)]
@@ -133,29 +134,112 @@ pub(crate) struct TokenResponse {
     pub(crate) extra: Map<String, Value>,
 }
 
-/// Seconds as a JSON number, a float, or a string of digits.
-fn lenient_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-        Some(_) => None,
-    })
+/// The longest lifetime taken from `expires_in` (ten years); anything longer is read as
+/// this, so that a huge value cannot overflow a time.
+const MAX_EXPIRES_IN: u64 = 10 * 365 * 86_400;
+
+/// A checked token answer: what the rules of RFC 6749 5.1 leave.
+pub(crate) struct CheckedAnswer {
+    pub(crate) answer: TokenResponse,
+    /// The lifetime of the access token, where the answer gives one.
+    pub(crate) expires_in: Option<u64>,
 }
 
 impl TokenResponse {
+    /// RFC 6749 5.1 and 7.1: an access token that is not empty, a `token_type` this
+    /// client understands (Bearer), an `expires_in` that is a non-negative number of
+    /// seconds, and no empty refresh or ID token.
+    pub(crate) fn check(self) -> Result<CheckedAnswer, TokenAnswerProblem> {
+        if self.access_token.is_empty() {
+            return Err(TokenAnswerProblem::EmptyAccessToken);
+        }
+        match self.token_type.as_deref() {
+            None => return Err(TokenAnswerProblem::MissingTokenType),
+            Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(other) => return Err(TokenAnswerProblem::UnsupportedTokenType(printable(other))),
+        }
+        if self.refresh_token.as_deref() == Some("") {
+            return Err(TokenAnswerProblem::EmptyRefreshToken);
+        }
+        if self.id_token.as_deref() == Some("") {
+            return Err(TokenAnswerProblem::EmptyIdToken);
+        }
+        let expires_in = match &self.expires_in {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(seconds(v).ok_or(TokenAnswerProblem::InvalidExpiresIn)?),
+        };
+        Ok(CheckedAnswer {
+            answer: self,
+            expires_in,
+        })
+    }
+}
+
+/// Seconds as a JSON number (an integer or a finite float, not negative) or a string of
+/// digits; capped at [`MAX_EXPIRES_IN`].
+fn seconds(v: &Value) -> Option<u64> {
+    let secs = match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f.min(MAX_EXPIRES_IN as f64) as u64)
+        })?,
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse::<u64>().unwrap_or(MAX_EXPIRES_IN)
+        }
+        _ => return None,
+    };
+    Some(secs.min(MAX_EXPIRES_IN))
+}
+
+/// A value from a provider, made safe to show: no control characters, at most 64
+/// characters.
+pub(crate) fn printable(s: &str) -> String {
+    crate::error::sanitize(s, 64)
+}
+
+/// Why a token answer was refused (RFC 6749 5.1, 7.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenAnswerProblem {
+    /// `access_token` is empty.
+    #[error("its access_token is empty")]
+    EmptyAccessToken,
+    /// `token_type` is missing (RFC 6749 5.1 requires it).
+    #[error("it has no token_type (RFC 6749 5.1 requires one)")]
+    MissingTokenType,
+    /// `token_type` is not one this client understands (RFC 6749 7.1: such a token must
+    /// not be used).
+    #[error("its token_type {0:?} is not Bearer, the only type this client uses (RFC 6749 7.1)")]
+    UnsupportedTokenType(String),
+    /// `expires_in` is not a non-negative number of seconds.
+    #[error("its expires_in is not a non-negative number of seconds")]
+    InvalidExpiresIn,
+    /// `refresh_token` is present but empty.
+    #[error("its refresh_token is empty")]
+    EmptyRefreshToken,
+    /// `id_token` is present but empty.
+    #[error("its id_token is empty")]
+    EmptyIdToken,
+}
+
+impl CheckedAnswer {
     /// The absolute expiry, from `expires_in` and the time the answer arrived.
     pub(crate) fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let secs = i64::try_from(self.expires_in?).ok()?;
-        now.checked_add_signed(chrono::Duration::try_seconds(secs)?)
+        Some(crate::protocol::time_add(
+            now,
+            std::time::Duration::from_secs(self.expires_in?),
+        ))
     }
 
     /// Granted scopes: the answer's `scope` when given, else what was requested.
     pub(crate) fn granted_scopes(&self, requested: &Scopes) -> Scopes {
-        self.scope
+        self.answer
+            .scope
             .as_deref()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| requested.clone())
@@ -193,18 +277,61 @@ pub(crate) fn authenticate(
 mod tests {
     use super::*;
 
+    fn check(body: &str) -> Result<CheckedAnswer, TokenAnswerProblem> {
+        serde_json::from_str::<TokenResponse>(body).unwrap().check()
+    }
+
     #[test]
     fn expires_in_may_be_a_string_or_a_float() {
         for body in [
-            r#"{"access_token":"a","expires_in":"3600"}"#,
-            r#"{"access_token":"a","expires_in":3600}"#,
-            r#"{"access_token":"a","expires_in":3600.0}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#,
+            r#"{"access_token":"a","token_type":"bearer","expires_in":3600}"#,
+            r#"{"access_token":"a","token_type":"BEARER","expires_in":3600.0}"#,
         ] {
-            let r: TokenResponse = serde_json::from_str(body).unwrap();
-            assert_eq!(r.expires_in, Some(3600), "{body}");
+            assert_eq!(check(body).unwrap().expires_in, Some(3600), "{body}");
         }
-        let r: TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
+        let r = check(r#"{"access_token":"a","token_type":"Bearer"}"#).unwrap();
         assert_eq!(r.expires_in, None);
+        let huge = check(r#"{"access_token":"a","token_type":"Bearer","expires_in":1e300}"#);
+        assert_eq!(huge.unwrap().expires_in, Some(MAX_EXPIRES_IN));
+    }
+
+    #[test]
+    fn the_rules_of_a_token_answer() {
+        use TokenAnswerProblem::*;
+        for (body, want) in [
+            (
+                r#"{"access_token":"","token_type":"Bearer"}"#,
+                EmptyAccessToken,
+            ),
+            (r#"{"access_token":"a"}"#, MissingTokenType),
+            (
+                r#"{"access_token":"a","token_type":"mac"}"#,
+                UnsupportedTokenType("mac".into()),
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#,
+                InvalidExpiresIn,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#,
+                InvalidExpiresIn,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":true}"#,
+                InvalidExpiresIn,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","refresh_token":""}"#,
+                EmptyRefreshToken,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","id_token":""}"#,
+                EmptyIdToken,
+            ),
+        ] {
+            assert_eq!(check(body).err(), Some(want), "{body}");
+        }
     }
 
     #[test]

@@ -398,7 +398,10 @@ async fn iss_is_optional_when_not_promised() {
 #[tokio::test]
 async fn a_bare_query_string_is_accepted_and_extras_are_kept() {
     let p = Provider::start().await;
-    let client = p.client().await;
+    // QuickBooks' preset names realmId as a redirect parameter worth keeping.
+    let client = p
+        .client_with(p.settings().provider(lexoffice_login::Provider::QuickBooks))
+        .await;
     let login = Login::start(&client);
     let id_token = p.rsa.sign(&p.claims(&login));
     p.mount_token(token_body(Some(&id_token))).await;
@@ -531,6 +534,7 @@ async fn static_endpoints_without_discovery_complete_a_lexoffice_style_login() {
         .expect("completes");
     assert!(tokens.id_token.is_none());
     assert_eq!(tokens.scopes.to_string(), "profile.read");
-    assert_eq!(tokens.token_type, "bearer");
+    // RFC 6749 7.1: the type is compared case-insensitively and kept as "Bearer".
+    assert_eq!(tokens.token_type, "Bearer");
     p.server.verify().await;
 }

@@ -670,7 +670,7 @@ fn after_login_faults() -> Vec<AfterLogin> {
                     "exp": now + 300, "iat": now, "at_hash": at_hash("at-1"),
                 }));
                 refresh_mock(ResponseTemplate::new(200).set_body_json(json!({
-                    "access_token": "at-2", "id_token": id_token,
+                    "access_token": "at-2", "token_type": "Bearer", "id_token": id_token,
                 })))
             },
             fault: Fault {

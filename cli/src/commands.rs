@@ -246,7 +246,10 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
     warn_if_unencrypted(&store);
     let key = ctx.key();
     let path = store.path_for(&key);
-    let encrypted = !matches!(store.encryption(), lexoffice_login::store::Encryption::None);
+    // What the file is, not what the store's key would make of the next save.
+    let file = store.file_encryption(&key).await?;
+    let actual = file.unwrap_or(store.encryption());
+    let encrypted = !matches!(actual, lexoffice_login::store::Encryption::None);
     let stored = store.load(&key).await?;
     let store_json = json!({
         "path": path.display().to_string(),
@@ -268,7 +271,7 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
                 "  {:<14} {} ({})",
                 "store",
                 path.display(),
-                encryption_words(&store)
+                encryption_words(actual)
             )?;
         }
         return Err(not_logged_in(ctx, &store));
@@ -349,7 +352,7 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
         "  {:<14} {} ({})",
         "store",
         path.display(),
-        encryption_words(&store)
+        encryption_words(actual)
     )
 }
 

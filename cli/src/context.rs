@@ -277,8 +277,8 @@ pub fn warn_if_unencrypted(store: &FileStore) {
 }
 
 /// Whether the store encrypts, in words.
-pub fn encryption_words(store: &FileStore) -> &'static str {
-    match store.encryption() {
+pub fn encryption_words(encryption: Encryption) -> &'static str {
+    match encryption {
         Encryption::None => "not encrypted",
         _ => "encrypted (ChaCha20-Poly1305)",
     }

@@ -295,7 +295,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
                         "Logged in ({key}){who}. The login is stored in {path} ({enc}).",
                         key = ctx.key(),
                         path = store.path_for(&ctx.key()).display(),
-                        enc = encryption_words(&store)
+                        enc = encryption_words(store.encryption())
                     );
                     Ok(())
                 }

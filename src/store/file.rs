@@ -19,7 +19,7 @@ use crate::tokens::TokenSet;
 
 /// The environment variable that holds the [`FileStore`]'s key: 32 random bytes in
 /// base64 (`openssl rand -base64 32`).
-pub const STORE_KEY_ENV: &str = "LEXOFFICE_LOGIN_STORE_KEY";
+pub const STORE_KEY_ENV: &str = crate::protocol::STORE_KEY_VAR;
 
 const ALG_CHACHA: &str = "chacha20poly1305";
 const ALG_NONE: &str = "none";
@@ -182,6 +182,7 @@ impl FileStoreBuilder {
             inner: Arc::new(Inner {
                 dir,
                 cipher: key.map(|k| ChaCha20Poly1305::new(&Key::from(k.0))),
+                require_encryption: self.require_encryption,
                 lock_timeout: self.lock_timeout,
             }),
         })
@@ -223,6 +224,8 @@ pub struct FileStore {
 struct Inner {
     dir: PathBuf,
     cipher: Option<ChaCha20Poly1305>,
+    /// Plaintext files are refused, not just never written.
+    require_encryption: bool,
     lock_timeout: Duration,
 }
 
@@ -264,6 +267,15 @@ impl FileStore {
     /// The directory of the token files.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// How the login's file is actually stored, read from the file (not from this
+    /// store's key): `None` when there is no file. A file written in clear stays in clear
+    /// until the next save, whatever key the store has now.
+    pub async fn file_encryption(&self, key: &StoreKey) -> Result<Option<Encryption>, StoreError> {
+        let name = file_name(key);
+        self.blocking(move |inner| inner.file_encryption(&name))
+            .await
     }
 
     /// The file that holds the login for `key`.
@@ -338,14 +350,26 @@ impl Inner {
                 })
             }
         };
+        self.decode(name, &path, &bytes).map(Some)
+    }
+
+    /// What a stored file holds: the tokens, or why they cannot be had. Nothing is
+    /// deleted or changed here.
+    fn decode(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<TokenSet, StoreError> {
         let corrupt = |detail: &str| StoreError::Corrupt {
-            path: path.clone(),
+            path: path.to_owned(),
             detail: detail.to_owned(),
         };
         let envelope: Envelope =
-            serde_json::from_slice(&bytes).map_err(|_| corrupt("it is not a token file's JSON"))?;
+            serde_json::from_slice(bytes).map_err(|_| corrupt("it is not a token file's JSON"))?;
         match (envelope.v, envelope.alg.as_str()) {
             (1, ALG_NONE) => {
+                if self.require_encryption {
+                    // Whoever can write to the folder could plant tokens in clear.
+                    return Err(StoreError::PlaintextRefused {
+                        path: path.to_owned(),
+                    });
+                }
                 let tokens = envelope
                     .tokens
                     .ok_or_else(|| corrupt("the tokens are missing"))?;
@@ -354,13 +378,12 @@ impl Inner {
                 if self.cipher.is_some() {
                     tracing::warn!(path = %path.display(), "the token file is in clear; it will be encrypted on the next save");
                 }
-                Ok(Some(tokens))
+                Ok(tokens)
             }
             (1, ALG_CHACHA) => {
-                let cipher = self
-                    .cipher
-                    .as_ref()
-                    .ok_or_else(|| StoreError::KeyMissing { path: path.clone() })?;
+                let cipher = self.cipher.as_ref().ok_or_else(|| StoreError::KeyMissing {
+                    path: path.to_owned(),
+                })?;
                 let nonce = envelope
                     .nonce
                     .and_then(|n| STANDARD.decode(n).ok())
@@ -378,14 +401,45 @@ impl Inner {
                             aad: aad(name).as_bytes(),
                         },
                     )
-                    .map_err(|_| StoreError::Decrypt { path: path.clone() })?;
-                let tokens: TokenSet = serde_json::from_slice(&plain)
-                    .map_err(|_| corrupt("the decrypted tokens are malformed"))?;
-                Ok(Some(tokens))
+                    .map_err(|_| StoreError::Decrypt {
+                        path: path.to_owned(),
+                    })?;
+                serde_json::from_slice(&plain)
+                    .map_err(|_| corrupt("the decrypted tokens are malformed"))
             }
             (version, alg) => Err(StoreError::UnsupportedFormat {
-                path,
+                path: path.to_owned(),
                 version,
+                alg: alg.to_owned(),
+            }),
+        }
+    }
+
+    /// How a stored file is actually kept, read from the file itself.
+    fn file_encryption(&self, name: &str) -> Result<Option<Encryption>, StoreError> {
+        let path = self.dir.join(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    action: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        let envelope: Envelope =
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
+                path: path.clone(),
+                detail: "it is not a token file's JSON".into(),
+            })?;
+        match envelope.alg.as_str() {
+            ALG_NONE => Ok(Some(Encryption::None)),
+            ALG_CHACHA => Ok(Some(Encryption::ChaCha20Poly1305)),
+            alg => Err(StoreError::UnsupportedFormat {
+                path,
+                version: envelope.v,
                 alg: alg.to_owned(),
             }),
         }

@@ -177,6 +177,14 @@ pub enum StoreError {
     #[error("the token store must encrypt tokens at rest, but no key is set; set {env} to 32 random bytes in base64 (for example `export {env}=$(openssl rand -base64 32)`) or pass a key with FileStore::builder().key(...)", env = file::STORE_KEY_ENV)]
     EncryptionRequired,
 
+    /// The store requires encryption, and the file is in clear: it was not written by
+    /// this store, so it is not trusted (whoever can write to the folder could plant it).
+    #[error("the token file {path} is stored in clear, but this store requires encryption; it was not read (it may have been planted): log in again to replace it, or remove it", path = path.display())]
+    PlaintextRefused {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// Encryption itself failed (no randomness from the operating system).
     #[error("could not encrypt the tokens ({0}); nothing was written")]
     Encrypt(String),
