@@ -532,7 +532,17 @@ impl<S: TokenStore> ApiClientBuilder<S> {
         }
         let burst = NonZeroU32::new(o.burst)
             .ok_or_else(|| ApiError::Config("burst must be at least 1".to_owned()))?;
-        let period = Duration::from_secs_f64(1.0 / (o.requests_per_second * (1.0 - o.headroom)));
+        // A tiny rate gives a period too long for a Duration: refused, never a panic.
+        let period =
+            Duration::try_from_secs_f64(1.0 / (o.requests_per_second * (1.0 - o.headroom)))
+                .ok()
+                .filter(|p| *p <= MAX_PERIOD)
+                .ok_or_else(|| {
+                    ApiError::Config(format!(
+                        "requests_per_second is too low: at least one request per {} s",
+                        MAX_PERIOD.as_secs()
+                    ))
+                })?;
         let quota = Quota::with_period(period)
             .ok_or_else(|| ApiError::Config("requests_per_second is too high".to_owned()))?
             .allow_burst(burst);
@@ -571,6 +581,9 @@ impl<S: TokenStore> ApiClientBuilder<S> {
         })
     }
 }
+
+/// The longest time between two requests a rate limit may ask for (one a day).
+const MAX_PERIOD: Duration = Duration::from_secs(86_400);
 
 fn parse_base(base: &str) -> Result<url::Url, ApiError> {
     let url = url::Url::parse(base)

@@ -98,7 +98,10 @@ pub(crate) fn authorization_url(
     options: AuthorizeOptions,
 ) -> Result<(Url, PendingLogin), Error> {
     let scopes = options.scopes.unwrap_or_else(|| settings.scopes().clone());
-    crate::metadata::check_scopes_supported(&scopes, metadata)?;
+    let unlisted = crate::metadata::unlisted_scopes(&scopes, metadata);
+    if !unlisted.is_empty() {
+        tracing::warn!(scopes = %unlisted.join(" "), "asking for scopes the provider does not list in scopes_supported");
+    }
     let state = CsrfToken::new_random_len(STATE_BYTES);
     let nonce = scopes.is_openid().then(Nonce::new_random);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

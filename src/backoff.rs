@@ -13,7 +13,7 @@ pub(crate) fn jittered(base: Duration, max: Duration, attempt: u32) -> Duration 
         Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
         Err(_) => 0.5,
     };
-    full / 2 + full.mul_f64(frac / 2.0)
+    (full / 2).saturating_add(full.mul_f64(frac / 2.0))
 }
 
 #[cfg(test)]

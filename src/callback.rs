@@ -80,9 +80,22 @@ impl PendingLogin {
     }
 }
 
+/// The longest redirect read (a browser's URL limit is of this order; a real one is far
+/// shorter).
+const MAX_CALLBACK: usize = 8 * 1024;
+/// The longest single parameter value.
+const MAX_PARAM: usize = 4 * 1024;
+/// The most parameters a redirect may carry.
+const MAX_PARAMS: usize = 32;
+
 /// Reads the parameters of a redirect URL or query string; no parameter may repeat.
 fn parse_callback(input: &str, redirect_uri: &Url) -> Result<BTreeMap<String, String>, Error> {
     let input = input.trim();
+    if input.len() > MAX_CALLBACK {
+        return Err(Error::MalformedCallback(format!(
+            "it is longer than {MAX_CALLBACK} bytes"
+        )));
+    }
     // A full URL has its scheme before any parameter; a query string may itself carry
     // "://" in a value (an unencoded `iss=http://…`).
     let is_full_url = input
@@ -104,8 +117,18 @@ fn parse_callback(input: &str, redirect_uri: &Url) -> Result<BTreeMap<String, St
     let mut seen = BTreeSet::new();
     let mut params = BTreeMap::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k.len() > MAX_PARAM || v.len() > MAX_PARAM {
+            return Err(Error::MalformedCallback(format!(
+                "a parameter is longer than {MAX_PARAM} bytes"
+            )));
+        }
         if !seen.insert(k.to_string()) {
-            return Err(Error::RepeatedParameter(k.into_owned()));
+            return Err(Error::RepeatedParameter(crate::error::sanitize(&k, 64)));
+        }
+        if seen.len() > MAX_PARAMS {
+            return Err(Error::MalformedCallback(format!(
+                "it carries more than {MAX_PARAMS} parameters"
+            )));
         }
         params.insert(k.into_owned(), v.into_owned());
     }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::http;
 use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, KeySource};
 use crate::metadata::{self, ProviderMetadata};
-use crate::protocol::{system_clock, within, Clock, Endpoint, SharedClock};
+use crate::protocol::{system_clock, time_add, Clock, Endpoint, SharedClock};
 use crate::providers::{HeaderValue, RevocationBody};
 use crate::tokens::{self, CheckedAnswer, TokenResponse, TokenSet};
 
@@ -49,7 +49,10 @@ pub struct Client {
 struct Inner {
     settings: Settings,
     http: reqwest::Client,
+    /// The metadata and when it is next discovered again.
     metadata: RwLock<(Arc<ProviderMetadata>, DateTime<Utc>)>,
+    /// One discovery at a time when the cache runs out.
+    rediscovery: tokio::sync::Mutex<()>,
     jwks: JwksCache,
     clock: SharedClock,
 }
@@ -120,17 +123,25 @@ impl Client {
         metadata: ProviderMetadata,
     ) -> Result<Client, Error> {
         metadata::check_endpoints_are_secure(&metadata)?;
-        metadata::check_scopes_supported(settings.scopes(), &metadata)?;
         if settings.scopes().is_openid() {
             // Without keys no ID token can be verified: say so before any code is spent.
             metadata.jwks()?;
         }
         let clock = system_clock();
+        let unlisted = metadata::unlisted_scopes(settings.scopes(), &metadata);
+        if !unlisted.is_empty() {
+            tracing::warn!(
+                scopes = %unlisted.join(" "),
+                "the provider does not list these scopes in scopes_supported; asking for them anyway (the list is advice, OpenID Connect Discovery 3)"
+            );
+        }
+        let next = time_add(clock.now(), settings.metadata_ttl());
         Ok(Client {
             inner: Arc::new(Inner {
                 settings,
                 http,
-                metadata: RwLock::new((Arc::new(metadata), clock.now())),
+                metadata: RwLock::new((Arc::new(metadata), next)),
+                rediscovery: tokio::sync::Mutex::new(()),
                 jwks: JwksCache::default(),
                 clock,
             }),
@@ -159,11 +170,13 @@ impl Client {
     /// ```
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Client {
         let metadata = self.metadata();
+        let next = time_add(clock.now(), self.inner.settings.metadata_ttl());
         Client {
             inner: Arc::new(Inner {
                 settings: self.inner.settings.clone(),
                 http: self.inner.http.clone(),
-                metadata: RwLock::new((metadata, clock.now())),
+                metadata: RwLock::new((metadata, next)),
+                rediscovery: tokio::sync::Mutex::new(()),
                 jwks: JwksCache::default(),
                 clock,
             }),
@@ -213,33 +226,51 @@ impl Client {
         &self.inner.http
     }
 
-    /// Metadata, discovered again once the cache lifetime has passed. A failed refresh
-    /// keeps the old metadata (the provider may be briefly down).
-    async fn fresh_metadata(&self) -> Arc<ProviderMetadata> {
-        let (current, at) = match self.inner.metadata.read() {
+    /// The requested scopes that the provider's `scopes_supported` does not list. The
+    /// list is advice (OpenID Connect Discovery 3: a provider may leave out scopes it
+    /// supports; Intuit lists only the OpenID Connect ones), so they are asked for anyway
+    /// and only reported here and in the log.
+    pub fn scope_warnings(&self) -> Vec<String> {
+        metadata::unlisted_scopes(self.inner.settings.scopes(), &self.metadata())
+    }
+
+    fn cached_metadata(&self) -> (Arc<ProviderMetadata>, DateTime<Utc>) {
+        match self.inner.metadata.read() {
             Ok(g) => (g.0.clone(), g.1),
             Err(p) => {
                 let g = p.into_inner();
                 (g.0.clone(), g.1)
             }
-        };
-        let now = self.now();
-        if !current.discovered || within(at, self.inner.settings.metadata_ttl(), now) {
+        }
+    }
+
+    /// Metadata, discovered again once the cache lifetime has passed, by one caller at a
+    /// time. A failed discovery (the provider down, or a document that fails a check)
+    /// keeps the old metadata and is not tried again before the refetch cooldown, so a
+    /// broken provider is not asked on every operation.
+    async fn fresh_metadata(&self) -> Arc<ProviderMetadata> {
+        let (current, next) = self.cached_metadata();
+        if !current.discovered || self.now() < next {
             return current;
         }
-        match metadata::load(&self.inner.http, &self.inner.settings).await {
-            Ok(fresh) => {
-                let fresh = Arc::new(fresh);
-                if let Ok(mut g) = self.inner.metadata.write() {
-                    *g = (fresh.clone(), now);
-                }
-                fresh
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not refresh provider metadata; keeping the cached copy");
-                current
-            }
+        let _one = self.inner.rediscovery.lock().await;
+        let (current, next) = self.cached_metadata();
+        let now = self.now();
+        if now < next {
+            return current;
         }
+        let s = &self.inner.settings;
+        let (metadata, next) = match metadata::load(&self.inner.http, s).await {
+            Ok(fresh) => (Arc::new(fresh), time_add(now, s.metadata_ttl())),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not discover the provider again; keeping the cached metadata");
+                (current, time_add(now, s.jwks_refetch_cooldown()))
+            }
+        };
+        if let Ok(mut g) = self.inner.metadata.write() {
+            *g = (metadata.clone(), next);
+        }
+        metadata
     }
 
     /// Starts a login with the configured scopes: returns the URL to open in the browser

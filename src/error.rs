@@ -90,6 +90,13 @@ pub enum IdTokenProblem {
         /// The `kid` of the token's header, if any.
         kid: Option<String>,
     },
+    /// The token's `crit` header names an extension, which this client does not
+    /// understand (RFC 7515 4.1.11), or is malformed.
+    #[error("its header marks the extension(s) {0} as critical, which this client does not understand (RFC 7515 4.1.11)")]
+    CriticalHeader(String),
+    /// The only key that fits is an RSA key shorter than 2048 bits (RFC 7518 3.3).
+    #[error("the provider's key for it is an RSA key shorter than 2048 bits, which is never trusted (RFC 7518 3.3)")]
+    WeakKey,
     /// The signature does not verify with the provider's key.
     #[error("its signature does not verify with the provider's published key")]
     BadSignature,
@@ -230,8 +237,10 @@ pub enum Error {
         supported: Vec<String>,
     },
 
-    /// A requested scope is not among the provider's `scopes_supported`.
-    #[error("the provider does not support the scope(s) {}; it supports: {}; remove them from `scopes`", unknown.join(", "), supported.join(" "))]
+    /// A requested scope is not among the provider's `scopes_supported`. The client
+    /// itself only warns about this ([`Client::scope_warnings`](crate::Client::scope_warnings));
+    /// the check is for tools that report it (`lexoffice-login discover`).
+    #[error("the provider does not list the scope(s) {} in scopes_supported (it lists: {}); a provider may grant scopes it does not list, so this is a warning: remove them from `scopes` if the login fails with invalid_scope", unknown.join(", "), supported.join(" "))]
     UnsupportedScopes {
         /// The requested scopes that are not supported.
         unknown: Vec<String>,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::{AccessToken, Nonce};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -218,15 +218,43 @@ pub(crate) async fn verify(
     let kid = header.kid.as_deref();
 
     let jwks = keys.cache.get(keys).await?;
-    let mut candidates = matching_keys(&jwks, kid, alg);
-    if candidates.is_empty() {
+    let mut choice = matching_keys(&jwks, kid, alg);
+    if choice.keys.is_empty() && !choice.only_weak {
         if let Some(fresh) = keys.cache.refetch(keys).await? {
-            candidates = matching_keys(&fresh, kid, alg);
+            choice = matching_keys(&fresh, kid, alg);
         }
     }
+    verify_with(raw, expect, alg, choice, kid)
+}
+
+/// Verifies an ID token with keys already at hand (the fuzz target's way in).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn verify_with_jwks(
+    raw: &IdToken,
+    expect: &Expectations<'_>,
+    jwks: &[Jwk],
+) -> Result<IdTokenClaims, Error> {
+    let alg = check_algorithm_allowed(raw.secret(), &expect.allowed_algs)?;
+    let header = jsonwebtoken::decode_header(raw.secret())
+        .map_err(|e| IdTokenProblem::Malformed(e.to_string()))?;
+    let kid = header.kid.as_deref();
+    verify_with(raw, expect, alg, matching_keys(jwks, kid, alg), kid)
+}
+
+fn verify_with(
+    raw: &IdToken,
+    expect: &Expectations<'_>,
+    alg: Algorithm,
+    choice: KeyChoice,
+    kid: Option<&str>,
+) -> Result<IdTokenClaims, Error> {
+    let candidates = choice.keys;
     if candidates.is_empty() {
+        if choice.only_weak {
+            return Err(IdTokenProblem::WeakKey.into());
+        }
         return Err(IdTokenProblem::UnknownKey {
-            kid: kid.map(str::to_owned),
+            kid: kid.map(|k| crate::error::sanitize(k, 64)),
         }
         .into());
     }
@@ -275,6 +303,7 @@ fn check_algorithm_allowed(raw: &str, allowed: &[Algorithm]) -> Result<Algorithm
     if alg.eq_ignore_ascii_case("none") {
         return Err(IdTokenProblem::Unsigned);
     }
+    check_no_critical_extensions(&header)?;
     let allowed_names = || {
         allowed
             .iter()
@@ -291,13 +320,48 @@ fn check_algorithm_allowed(raw: &str, allowed: &[Algorithm]) -> Result<Algorithm
     }
 }
 
-/// Keys that may have signed a token: meant for signatures, of the algorithm's key type,
-/// of the token's `alg` when the key names one, and of the token's `kid` when it has one.
-fn matching_keys(jwks: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Vec<Jwk> {
-    jwks.iter()
+/// RFC 7515 4.1.11: a recipient must reject a JWS whose `crit` header names an extension
+/// it does not understand. This client understands none, so any `crit` is refused (as is
+/// a malformed one).
+fn check_no_critical_extensions(header: &Map<String, Value>) -> Result<(), IdTokenProblem> {
+    match header.get("crit") {
+        None => Ok(()),
+        Some(Value::Array(names)) if !names.is_empty() => {
+            let names: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(|s| crate::error::sanitize(s, 40))
+                        .unwrap_or_else(|| "(not a string)".into())
+                })
+                .collect();
+            Err(IdTokenProblem::CriticalHeader(names.join(", ")))
+        }
+        Some(_) => Err(IdTokenProblem::CriticalHeader(
+            "(malformed: crit must be a non-empty array of names)".into(),
+        )),
+    }
+}
+
+/// The smallest RSA modulus accepted (RFC 7518 3.3: 2048 bits or larger MUST be used).
+const MIN_RSA_BITS: usize = 2048;
+
+/// Keys that may have signed a token (RFC 7517 4, RFC 7518 6): meant for signatures
+/// (`use` is `sig` or absent; `key_ops`, when present, includes `verify`), of the
+/// algorithm's key type and curve, of the token's `alg` when the key names one, and of
+/// the token's `kid` when it has one. Weak RSA keys are set apart: see [`KeyChoice`].
+fn matching_keys(jwks: &[Jwk], kid: Option<&str>, alg: Algorithm) -> KeyChoice {
+    let fitting: Vec<&Jwk> = jwks
+        .iter()
         .filter(
             |k| !matches!(k.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature),
         )
+        .filter(|k| {
+            k.common
+                .key_operations
+                .as_ref()
+                .is_none_or(|ops| ops.contains(&KeyOperations::Verify))
+        })
         .filter(|k| key_type_fits(&k.algorithm, alg))
         .filter(|k| {
             k.common
@@ -305,15 +369,47 @@ fn matching_keys(jwks: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Vec<Jwk> {
                 .is_none_or(|ka| format!("{ka:?}") == format!("{alg:?}"))
         })
         .filter(|k| kid.is_none_or(|kid| k.common.key_id.as_deref() == Some(kid)))
-        .cloned()
-        .collect()
+        .collect();
+    let (strong, weak): (Vec<&Jwk>, Vec<&Jwk>) = fitting
+        .into_iter()
+        .partition(|k| strong_enough(&k.algorithm));
+    KeyChoice {
+        keys: strong.into_iter().cloned().collect(),
+        only_weak: !weak.is_empty(),
+    }
+}
+
+/// The keys that fit a token, and whether weak keys were left out.
+struct KeyChoice {
+    keys: Vec<Jwk>,
+    only_weak: bool,
+}
+
+/// An RSA key's modulus has at least [`MIN_RSA_BITS`] bits; other key types are sized
+/// by their curve.
+fn strong_enough(params: &AlgorithmParameters) -> bool {
+    let AlgorithmParameters::RSA(rsa) = params else {
+        return true;
+    };
+    let Ok(n) = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')) else {
+        return false;
+    };
+    let Some(first) = n.iter().position(|b| *b != 0) else {
+        return false;
+    };
+    let bits = (n.len() - first) * 8 - n[first].leading_zeros() as usize;
+    bits >= MIN_RSA_BITS
 }
 
 fn key_type_fits(params: &AlgorithmParameters, alg: Algorithm) -> bool {
     use Algorithm::*;
     match params {
         AlgorithmParameters::RSA(_) => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
-        AlgorithmParameters::EllipticCurve(_) => matches!(alg, ES256 | ES384),
+        // RFC 7518 3.4: ES256 is P-256, ES384 is P-384.
+        AlgorithmParameters::EllipticCurve(ec) => matches!(
+            (alg, &ec.curve),
+            (ES256, EllipticCurve::P256) | (ES384, EllipticCurve::P384)
+        ),
         AlgorithmParameters::OctetKeyPair(_) => matches!(alg, EdDSA),
         // A symmetric key never verifies an ID token here.
         AlgorithmParameters::OctetKey(_) => false,

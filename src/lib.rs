@@ -50,6 +50,9 @@ mod callback;
 mod client;
 pub mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod id_token;
 mod manager;

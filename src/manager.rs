@@ -21,7 +21,9 @@ use crate::tokens::TokenSet;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ManagerOptions {
-    /// Refresh when the access token expires within this margin (default 120 s).
+    /// Refresh when the access token expires within this margin (default 120 s), or
+    /// within half its lifetime when that is shorter: a provider whose tokens live 60 s
+    /// gets them refreshed after 30 s, not on every call ([`TokenSet::refresh_margin`]).
     pub refresh_margin: Duration,
     /// Attempts per refresh for transient failures, the first included (default 3).
     pub max_attempts: u32,
@@ -47,6 +49,11 @@ impl Default for ManagerOptions {
 }
 
 impl ManagerOptions {
+    /// The defaults, with the refresh margin of the settings (`refresh_margin_secs`).
+    pub fn from_settings(settings: &crate::Settings) -> Self {
+        Self::default().refresh_margin(settings.refresh_margin())
+    }
+
     /// Sets [`ManagerOptions::refresh_margin`].
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.refresh_margin = margin;
@@ -261,7 +268,7 @@ impl<S: TokenStore> TokenManager<S> {
     /// returned and the new tokens are kept in memory (the next refresh stores again).
     pub async fn access_token(&self) -> Result<AccessToken, ManagerError> {
         if let Some(t) = self.snapshot() {
-            if !t.expires_within_at(self.inner.options.refresh_margin, self.now()) {
+            if !self.needs_refresh(&t) {
                 return Ok(t.access_token.clone());
             }
         }
@@ -288,9 +295,15 @@ impl<S: TokenStore> TokenManager<S> {
         tokens
     }
 
+    /// Whether the access token is within the refresh margin, scaled to its lifetime.
+    fn needs_refresh(&self, tokens: &TokenSet) -> bool {
+        let margin = tokens.refresh_margin(self.inner.options.refresh_margin);
+        tokens.expires_within_at(margin, self.now())
+    }
+
     fn good_enough(&self, tokens: &TokenSet, want: &Want) -> bool {
         match want {
-            Want::Fresh => !tokens.expires_within_at(self.inner.options.refresh_margin, self.now()),
+            Want::Fresh => !self.needs_refresh(tokens),
             Want::Replace(refused) => {
                 tokens.access_token.secret() != refused && !tokens.is_expired_at(self.now())
             }

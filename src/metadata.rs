@@ -152,7 +152,6 @@ pub(crate) async fn load(
         tracing::debug!(issuer = %metadata.issuer, "provider metadata discovered");
     }
     check_endpoints_are_secure(&metadata)?;
-    check_scopes_supported(settings.scopes(), &metadata)?;
     Ok(metadata)
 }
 
@@ -179,7 +178,18 @@ pub fn check_pkce_s256_supported(metadata: &ProviderMetadata) -> Result<(), Erro
     }
 }
 
-/// Requested scopes must be among `scopes_supported`, when the provider lists them.
+/// The requested scopes that `scopes_supported` does not list (none when the provider
+/// publishes no list). Advice only: see [`Client::scope_warnings`](crate::Client::scope_warnings).
+pub fn unlisted_scopes(requested: &Scopes, metadata: &ProviderMetadata) -> Vec<String> {
+    match check_scopes_supported(requested, metadata) {
+        Err(Error::UnsupportedScopes { unknown, .. }) => unknown,
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the requested scopes are all among `scopes_supported`, when the provider lists
+/// them. A provider may support scopes it does not list, so the client only warns
+/// ([`unlisted_scopes`]); `lexoffice-login discover` reports this check.
 pub fn check_scopes_supported(
     requested: &Scopes,
     metadata: &ProviderMetadata,

@@ -79,6 +79,30 @@ impl TokenSet {
             .is_some_and(|at| crate::protocol::time_add(now, margin) >= at)
     }
 
+    /// The refresh margin for these tokens: `configured`, or half the access token's
+    /// lifetime when that is shorter, so that short-lived tokens are not refreshed on
+    /// every use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lexoffice_login::TokenSet;
+    ///
+    /// let tokens: TokenSet = serde_json::from_str(r#"{
+    ///     "access_token": "a", "token_type": "Bearer", "scopes": "",
+    ///     "obtained_at": "2030-01-01T00:00:00Z", "expires_at": "2030-01-01T00:00:04Z"
+    /// }"#).unwrap();
+    /// assert_eq!(tokens.refresh_margin(Duration::from_secs(120)), Duration::from_secs(2));
+    /// ```
+    pub fn refresh_margin(&self, configured: Duration) -> Duration {
+        let lifetime = self
+            .expires_at
+            .and_then(|at| (at - self.obtained_at).to_std().ok());
+        match lifetime {
+            Some(lifetime) => configured.min(lifetime / 2),
+            None => configured,
+        }
+    }
+
     /// Whether the access token has expired.
     pub fn is_expired(&self) -> bool {
         self.is_expired_at(Utc::now())

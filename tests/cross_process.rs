@@ -358,6 +358,7 @@ async fn eight_processes_refresh_exactly_once() {
     // instead of this test waiting for the clock): then all of them ask for a token at
     // once.
     let mut near = setup.store.load(&key()).await.unwrap().unwrap();
+    near.obtained_at = Utc::now() - chrono::Duration::seconds(4);
     near.expires_at = Some(Utc::now() + chrono::Duration::seconds(1));
     setup.store.save(&key(), &near).await.unwrap();
     assert!(near.expires_within(margin));

@@ -318,24 +318,6 @@ fn discovery_faults() -> Vec<(Answer, Configure, Fault)> {
             },
         ),
         (
-            |p| ResponseTemplate::new(200).set_body_json(discovery_doc(&p.issuer())),
-            |p| p.settings().scopes(["openid", "profile", "contacts.read"]),
-            Fault {
-                name: "an unsupported scope is named with the supported list",
-                expect: |e, _| {
-                    matches!(e, Error::UnsupportedScopes { unknown, supported }
-                        if unknown == &["contacts.read"]
-                            && supported == &["openid", "profile", "email", "offline_access"])
-                },
-                says: &[
-                    "contacts.read",
-                    "openid profile email offline_access",
-                    "remove them from `scopes`",
-                ],
-                ..FAULT
-            },
-        ),
-        (
             |_| ResponseTemplate::new(404),
             Provider::settings,
             Fault {
@@ -406,19 +388,26 @@ async fn each_bad_discovery_fails_connect_with_its_error() {
     .await;
 }
 
+/// `scopes_supported` is advice (OpenID Connect Discovery 3; Intuit lists only the OpenID
+/// Connect scopes): an unlisted scope is a warning, at connect and per login, never a
+/// refusal.
 #[tokio::test]
-async fn an_unsupported_scope_per_login_is_refused_too() {
+async fn an_unlisted_scope_is_a_warning_not_a_refusal() {
     let p = Provider::start().await;
-    let client = p.client().await;
-    let err = client
+    let client = p
+        .client_with(p.settings().scopes(["openid", "profile", "contacts.read"]))
+        .await;
+    assert_eq!(client.scope_warnings(), vec!["contacts.read".to_owned()]);
+    let (url, _) = client
         .authorize_with(
             lexoffice_login::AuthorizeOptions::new().scopes("openid files.read".parse().unwrap()),
         )
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::UnsupportedScopes { unknown, .. } if unknown == &["files.read"]),
-        "{err:?}"
-    );
+        .expect("an unlisted scope is asked for anyway");
+    assert!(url
+        .query_pairs()
+        .any(|(k, v)| k == "scope" && v == "openid files.read"));
+    let listed = p.client().await;
+    assert!(listed.scope_warnings().is_empty());
 }
 
 #[tokio::test]

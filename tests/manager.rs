@@ -38,6 +38,8 @@ async fn login(client: &Client) -> TokenSet {
 /// A real login whose access token the manager believes expires in `secs` seconds.
 async fn login_expiring_in(client: &Client, secs: i64) -> TokenSet {
     let mut tokens = login(client).await;
+    // Obtained an hour ago: the margin is the configured one, not half a short lifetime.
+    tokens.obtained_at = Utc::now() - chrono::Duration::hours(1);
     tokens.expires_at = Some(Utc::now() + chrono::Duration::seconds(secs));
     tokens
 }
@@ -128,8 +130,11 @@ async fn the_fast_path_is_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
     let (sandbox, client) = start_sandbox().await;
-    // Every token the sandbox issues (1 h) is inside this margin: each round refreshes.
-    let opts = options().refresh_margin(Duration::from_secs(7200));
+    // Each round starts 31 minutes after the last (on the client's clock and the
+    // sandbox's alike): past half the 1 h lifetime, so each round refreshes.
+    let clock = FixedClock::at_now();
+    let client = client.with_clock(Arc::new(clock.clone()));
+    let opts = options();
     let store = MemoryStore::new();
     // Two managers on one store, like two workers of one service.
     let a = TokenManager::new(client.clone(), store.clone(), key(), opts.clone());
@@ -137,7 +142,9 @@ async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
     a.save_login(login(&client).await).await.unwrap();
 
     let rounds = 5;
-    for _ in 0..rounds {
+    for round in 1..=rounds {
+        clock.advance(Duration::from_secs(31 * 60));
+        sandbox.set_clock_offset(i64::from(round) * 31 * 60);
         let mut tasks = Vec::new();
         for i in 0..40 {
             let m = if i % 2 == 0 { a.clone() } else { b.clone() };

@@ -41,7 +41,7 @@ pub async fn token(ctx: &Ctx) -> Result<(), CliError> {
     let store = ctx.store()?;
     let stored = stored_login(ctx, &store).await?;
     let options = manager_options();
-    if !stored.expires_within(options.refresh_margin) {
+    if !stored.expires_within(stored.refresh_margin(options.refresh_margin)) {
         return outln!("{}", stored.access_token.secret());
     }
 

@@ -230,7 +230,8 @@ impl Ctx {
 
     /// The token manager for this login.
     pub fn manager(&self, client: Client, store: FileStore) -> TokenManager<FileStore> {
-        TokenManager::new(client, store, self.key(), manager_options())
+        let options = ManagerOptions::from_settings(client.settings()).max_attempts(2);
+        TokenManager::new(client, store, self.key(), options)
     }
 }
 

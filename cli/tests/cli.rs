@@ -320,6 +320,24 @@ fn expire_stored_login(world: &World, profile: &str) {
     world.sandbox.set_clock_offset(3600);
 }
 
+/// Ages the stored login by `secs` without waiting: its `obtained_at` and `expires_at`
+/// both move back, so that a short-lived access token is inside its refresh margin (half
+/// its lifetime) while the sandbox still accepts it.
+fn age_stored_login(world: &World, profile: &str, secs: i64) {
+    let path = world.store_file(profile);
+    let text = std::fs::read_to_string(&path).expect("a stored login");
+    let mut envelope: serde_json::Value = serde_json::from_str(&text).expect("its JSON");
+    for field in ["obtained_at", "expires_at"] {
+        let at: chrono::DateTime<chrono::Utc> = envelope["tokens"][field]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("a stored time");
+        envelope["tokens"][field] =
+            serde_json::Value::String((at - chrono::Duration::seconds(secs)).to_rfc3339());
+    }
+    std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).expect("rewrite the login");
+}
+
 fn stored_refresh_token(world: &World) -> String {
     read_tokens(&world.store_file("default"))
         .and_then(|t| t.get("refresh_token")?.as_str().map(str::to_owned))
@@ -443,6 +461,8 @@ async fn token_refreshes_through_the_manager_and_stores_the_rotated_refresh_toke
         .unwrap();
     let world = World::new(sandbox).await;
     world.login(&[]).await;
+    // 40 s into its 60 s life: inside the refresh margin (half the lifetime).
+    age_stored_login(&world, "default", 40);
     let first_refresh = stored_refresh_token(&world);
     assert_eq!(world.sandbox.stats().token_grants("refresh_token"), 0);
 
@@ -463,6 +483,7 @@ async fn token_refreshes_through_the_manager_and_stores_the_rotated_refresh_toke
     );
     world.collect_stored_secrets();
 
+    age_stored_login(&world, "default", 40);
     let again = world.run_ok(&["token"], 0).await;
     assert_eq!(world.sandbox.stats().token_grants("refresh_token"), 2);
     assert_ne!(again.stdout, token.stdout);
@@ -594,6 +615,8 @@ async fn a_token_inside_the_margin_is_still_served_while_the_provider_is_down() 
         .unwrap();
     let mut world = World::new(sandbox).await;
     world.login(&[]).await;
+    // 40 s into its 60 s life: inside the refresh margin (half the lifetime).
+    age_stored_login(&world, "default", 40);
     let issuer = world.sandbox.issuer().to_owned();
     let running = std::mem::replace(
         &mut world.sandbox,

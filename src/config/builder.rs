@@ -144,6 +144,11 @@ impl SettingsBuilder {
         self.draft.jwks_refetch_cooldown = Some(cooldown);
         self
     }
+    /// Sets the refresh margin (default 120 s; see [`Settings::refresh_margin`]).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.draft.refresh_margin = Some(margin);
+        self
+    }
     /// Sets the connect and whole-request timeouts (defaults 10 s and 30 s; neither zero).
     pub fn timeouts(mut self, connect: Duration, request: Duration) -> Self {
         self.draft.connect_timeout = Some(connect);

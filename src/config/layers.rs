@@ -31,6 +31,23 @@ pub(super) struct Layer {
     config: Config,
 }
 
+impl Layer {
+    /// The layer's name for a key it sets: the variable's name for the environment.
+    fn name_for(&self, key: &str) -> String {
+        if self.name == ENVIRONMENT {
+            format!(
+                "environment variable {ENV_PREFIX}{}",
+                key.to_uppercase().replace('.', "__")
+            )
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// The name of the environment layer.
+const ENVIRONMENT: &str = "environment";
+
 /// Tells which layer a key came from.
 pub(super) struct Origins(Vec<Layer>);
 
@@ -38,6 +55,30 @@ impl Origins {
     /// No layers: settings made in code.
     pub(super) fn code() -> Self {
         Origins(Vec::new())
+    }
+
+    /// The name of the last layer that sets `key`, also where `key` is a nested key's
+    /// last part (`tokn` of `endpoints.tokn`); for the environment, the variable's name.
+    fn find(&self, key: &str) -> String {
+        for l in self.0.iter().rev() {
+            if l.config.get::<config::Value>(key).is_ok() {
+                return l.name_for(key);
+            }
+            if let Ok(table) = l
+                .config
+                .clone()
+                .try_deserialize::<config::Map<String, config::Value>>()
+            {
+                for (section, value) in table {
+                    if let Ok(inner) = value.into_table() {
+                        if inner.contains_key(key) {
+                            return l.name_for(&format!("{section}.{key}"));
+                        }
+                    }
+                }
+            }
+        }
+        "not set".to_owned()
     }
 
     /// The name of the last layer that sets `key`.
@@ -66,6 +107,12 @@ pub(super) struct Read {
 
 /// Reads and merges every layer.
 pub(super) fn read(opts: LoadOptions) -> Result<Read, ConfigError> {
+    read_with(opts, None)
+}
+
+/// Reads and merges every layer, with `extra_text` as one more TOML layer where the extra
+/// file would be (settings from a string: the fuzz target).
+pub(super) fn read_with(opts: LoadOptions, extra_text: Option<&str>) -> Result<Read, ConfigError> {
     // `std::env::vars` panics on a variable that is not UTF-8; such variables are
     // never ours, so they are skipped.
     let vars = opts.vars.unwrap_or_else(|| {
@@ -115,6 +162,9 @@ pub(super) fn read(opts: LoadOptions) -> Result<Read, ConfigError> {
         }
         layers.push(file_layer(extra)?);
     }
+    if let Some(text) = extra_text {
+        layers.push(toml_layer("the given TOML".to_owned(), text)?);
+    }
     let mut file_layers = layers.len();
     layers.push(env_layer(&vars, &opts.ignore_vars)?);
 
@@ -133,9 +183,10 @@ pub(super) fn read(opts: LoadOptions) -> Result<Read, ConfigError> {
     let merged = builder
         .build()
         .map_err(|e| ConfigError::Read(e.to_string()))?;
+    let origins = Origins(layers);
     let raw: RawSettings = merged
         .try_deserialize()
-        .map_err(|e| ConfigError::Read(e.to_string()))?;
+        .map_err(|e| shape_problem(e, &origins))?;
     let secret = vars
         .get(CLIENT_SECRET_VAR)
         .filter(|s| !s.is_empty())
@@ -143,10 +194,47 @@ pub(super) fn read(opts: LoadOptions) -> Result<Read, ConfigError> {
     Ok(Read {
         env,
         raw,
-        origins: Origins(layers),
+        origins,
         problems,
         secret,
     })
+}
+
+/// An unknown key or a value of the wrong type, as a problem that names the key and
+/// the file or variable it came from, and never the value (it may be a secret).
+fn shape_problem(e: config::ConfigError, origins: &Origins) -> ConfigError {
+    let (key, message) = match &e {
+        config::ConfigError::Type { key, expected, .. } => (
+            key.clone().unwrap_or_default(),
+            format!("has the wrong type: expected {expected}"),
+        ),
+        other => {
+            let text = other.to_string();
+            match backticked(&text) {
+                Some(field) if text.starts_with("unknown field") => (
+                    field.to_owned(),
+                    "is not a setting; remove it or correct its name".to_owned(),
+                ),
+                _ => (String::new(), crate::error::sanitize(&text, 200)),
+            }
+        }
+    };
+    if key.is_empty() {
+        return ConfigError::Read(message);
+    }
+    let source = origins.find(&key);
+    ConfigError::Invalid(vec![ConfigProblem {
+        key,
+        source,
+        message,
+    }])
+}
+
+/// The first `backticked` word of a message.
+fn backticked(text: &str) -> Option<&str> {
+    let start = text.find('`')? + 1;
+    let len = text[start..].find('`')?;
+    Some(&text[start..start + len])
 }
 
 /// An environment name is a plain word: it names a file.
@@ -235,14 +323,40 @@ fn preset_layer(layers: &[Layer], env: &str) -> Result<Option<Layer>, ConfigErro
 }
 
 fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read(format!("{name}: cannot be read ({e})")))?;
+    toml_layer(name, &text)
+}
+
+/// A layer from TOML text. A syntax error names the line and the column, never the
+/// line itself (it may hold a secret).
+fn toml_layer(name: String, text: &str) -> Result<Layer, ConfigError> {
+    if let Err(e) = toml::from_str::<toml::Table>(text) {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: ")
+            })
+            .unwrap_or_default();
+        let what = crate::error::sanitize(e.message(), 120);
+        return Err(ConfigError::Read(format!(
+            "{name}: {at}not valid TOML ({what})"
+        )));
+    }
     let config = Config::builder()
-        .add_source(File::from(path).format(FileFormat::Toml))
+        .add_source(File::from_str(text, FileFormat::Toml))
         .build()
-        .map_err(|e| ConfigError::Read(format!("{}: {e}", path.display())))?;
-    Ok(Layer {
-        name: path.display().to_string(),
-        config,
-    })
+        .map_err(|e| {
+            ConfigError::Read(format!(
+                "{name}: {}",
+                crate::error::sanitize(&e.to_string(), 200)
+            ))
+        })?;
+    Ok(Layer { name, config })
 }
 
 fn built_in_layer(env: &str) -> Result<Layer, ConfigError> {
@@ -289,7 +403,7 @@ fn env_layer(vars: &HashMap<String, String>, ignore: &[String]) -> Result<Layer,
         .build()
         .map_err(|e| ConfigError::Read(format!("environment variables: {e}")))?;
     Ok(Layer {
-        name: "environment".to_owned(),
+        name: ENVIRONMENT.to_owned(),
         config,
     })
 }

@@ -96,6 +96,7 @@ pub struct Settings {
     clock_skew: Duration,
     metadata_ttl: Duration,
     jwks_refetch_cooldown: Duration,
+    refresh_margin: Duration,
     connect_timeout: Duration,
     request_timeout: Duration,
     preset: Option<ProviderPreset>,
@@ -290,6 +291,12 @@ impl Settings {
     pub fn jwks_refetch_cooldown(&self) -> Duration {
         self.jwks_refetch_cooldown
     }
+    /// Refresh an access token this long before it expires (`refresh_margin_secs`,
+    /// default 120 s); a token whose whole lifetime is shorter is refreshed after half of
+    /// it ([`TokenSet::refresh_margin`](crate::TokenSet::refresh_margin)).
+    pub fn refresh_margin(&self) -> Duration {
+        self.refresh_margin
+    }
     /// TCP connect timeout.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
@@ -314,6 +321,20 @@ impl Settings {
     pub fn wants_id_token(&self) -> bool {
         self.scopes.contains(&Scope::OpenId)
     }
+}
+
+/// Settings from the layers of `opts` with `text` as one more TOML layer where an extra
+/// file would be (the fuzz target's way in).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn load_with_text(opts: LoadOptions, text: &str) -> Result<Settings, ConfigError> {
+    let read = layers::read_with(opts, Some(text))?;
+    validate::validate(
+        read.env,
+        read.raw.into(),
+        read.secret.map(ClientSecret::new),
+        &read.origins,
+        read.problems,
+    )
 }
 
 #[cfg(test)]

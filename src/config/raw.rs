@@ -36,6 +36,7 @@ pub(super) struct RawSettings {
     pub clock_skew_secs: Option<u64>,
     pub metadata_ttl_secs: Option<u64>,
     pub jwks_refetch_cooldown_secs: Option<u64>,
+    pub refresh_margin_secs: Option<u64>,
     #[serde(default)]
     pub http: RawHttp,
 }
@@ -86,6 +87,7 @@ pub(super) struct Draft {
     pub clock_skew: Option<Duration>,
     pub metadata_ttl: Option<Duration>,
     pub jwks_refetch_cooldown: Option<Duration>,
+    pub refresh_margin: Option<Duration>,
     pub connect_timeout: Option<Duration>,
     pub request_timeout: Option<Duration>,
 }
@@ -109,6 +111,7 @@ impl From<RawSettings> for Draft {
             clock_skew: raw.clock_skew_secs.map(Duration::from_secs),
             metadata_ttl: raw.metadata_ttl_secs.map(Duration::from_secs),
             jwks_refetch_cooldown: raw.jwks_refetch_cooldown_secs.map(Duration::from_secs),
+            refresh_margin: raw.refresh_margin_secs.map(Duration::from_secs),
             connect_timeout: raw.http.connect_timeout_secs.map(Duration::from_secs),
             request_timeout: raw.http.request_timeout_secs.map(Duration::from_secs),
         }

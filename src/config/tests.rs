@@ -257,3 +257,101 @@ fn provider_rules_are_checked_and_unknown_providers_named() {
     assert!(msg.contains("`provider` (environment)"), "{msg}");
     assert!(msg.contains("lexoffice, datev, xero, quickbooks"), "{msg}");
 }
+
+fn extra_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("llcfg-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("extra.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load_extra(path: &std::path::Path, pairs: &[(&str, &str)]) -> ConfigError {
+    Settings::load_with(LoadOptions {
+        env: Some("local".into()),
+        extra_file: Some(path.to_owned()),
+        vars: Some(vars(pairs)),
+        ..LoadOptions::default()
+    })
+    .unwrap_err()
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_place_and_never_quotes_the_line() {
+    let path = extra_file(
+        "syntax",
+        "issuer = \"https://x\"\nclient_id = \"sup3r-s3cret\n",
+    );
+    let msg = load_extra(&path, &[]).to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("line 2"), "{msg}");
+    assert!(!msg.contains("sup3r-s3cret"), "{msg}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_name_their_file_or_variable_and_not_the_value() {
+    let path = extra_file("shape", "isuer = \"https://x\"\n");
+    let err = load_extra(&path, &[]);
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "isuer");
+    assert_eq!(p.source, path.display().to_string());
+
+    let err = load("local", &[("LEXOFFICE_LOGIN_BOGUS", "x")]).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "bogus");
+    assert_eq!(p.source, "environment variable LEXOFFICE_LOGIN_BOGUS");
+
+    let path = extra_file("type", "clock_skew_secs = \"hunter2-very-secret\"\n");
+    let err = load_extra(&path, &[]);
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "clock_skew_secs");
+    assert_eq!(p.source, path.display().to_string());
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    let path = extra_file("nested", "[endpoints]\ntokn = \"https://x\"\n");
+    let err = load_extra(&path, &[]);
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "tokn", "{err}");
+    assert_eq!(p.source, path.display().to_string());
+}
+
+#[test]
+fn a_password_in_the_issuer_never_reaches_a_message() {
+    let err = load(
+        "local",
+        &[(
+            "LEXOFFICE_LOGIN_ISSUER",
+            "https://user:pa55word@id.example.com",
+        )],
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("pa55word"), "{err}");
+    assert!(err.to_string().contains("`issuer`"), "{err}");
+}
+
+#[test]
+fn secrets_and_flow_parameters_cannot_be_extra_authorize_params() {
+    for name in [
+        "client_secret",
+        "code_verifier",
+        "password",
+        "state",
+        "nonce",
+    ] {
+        let var = format!(
+            "LEXOFFICE_LOGIN_EXTRA_AUTHORIZE_PARAMS__{}",
+            name.to_uppercase()
+        );
+        let err = load(
+            "local",
+            &[(&var, "x"), ("LEXOFFICE_LOGIN_CLIENT_SECRET", "s")],
+        )
+        .unwrap_err();
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.key == format!("extra_authorize_params.{name}")),
+            "{name}: {err}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(600);
 const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
+const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(120);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -176,6 +177,7 @@ pub(super) fn validate(
                 jwks_refetch_cooldown: draft
                     .jwks_refetch_cooldown
                     .unwrap_or(DEFAULT_JWKS_REFETCH_COOLDOWN),
+                refresh_margin: draft.refresh_margin.unwrap_or(DEFAULT_REFRESH_MARGIN),
                 connect_timeout,
                 request_timeout,
                 preset,

@@ -221,7 +221,7 @@ pub struct FileStore {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     dir: PathBuf,
     cipher: Option<ChaCha20Poly1305>,
     /// Plaintext files are refused, not just never written.
@@ -355,7 +355,12 @@ impl Inner {
 
     /// What a stored file holds: the tokens, or why they cannot be had. Nothing is
     /// deleted or changed here.
-    fn decode(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<TokenSet, StoreError> {
+    pub(crate) fn decode(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<TokenSet, StoreError> {
         let corrupt = |detail: &str| StoreError::Corrupt {
             path: path.to_owned(),
             detail: detail.to_owned(),
@@ -412,6 +417,17 @@ impl Inner {
                 version,
                 alg: alg.to_owned(),
             }),
+        }
+    }
+
+    /// A store that only decodes (the fuzz target's).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn decoder(key: Option<[u8; 32]>) -> Inner {
+        Inner {
+            dir: PathBuf::new(),
+            cipher: key.map(|k| ChaCha20Poly1305::new(&Key::from(k))),
+            require_encryption: key.is_some(),
+            lock_timeout: Duration::ZERO,
         }
     }
 

@@ -21,6 +21,15 @@ mod memory;
 pub use file::{Encryption, EncryptionKey, FileStore, FileStoreBuilder, STORE_KEY_ENV};
 pub use memory::MemoryStore;
 
+/// Decodes a token file's bytes as [`FileStore`] does (the fuzz target's way in).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_for_fuzzing(
+    bytes: &[u8],
+    key: Option<[u8; 32]>,
+) -> Result<TokenSet, StoreError> {
+    file::Inner::decoder(key).decode("fuzz.json", std::path::Path::new("fuzz.json"), bytes)
+}
+
 // The OS keyring (cargo feature `keyring`, off by default).
 #[cfg(feature = "keyring")]
 mod keyring;
