@@ -62,7 +62,13 @@ impl PendingLogin {
         let params = parse_callback(redirect, &self.redirect_uri)?;
         check_state(&params, self.state.secret())?;
         check_iss(&params, metadata)?;
-        check_error(&params)?;
+        // A provider that echoes the state (or a code) in its error text does not get
+        // it into our error.
+        let echoed: Vec<&str> = ["state", "code"]
+            .iter()
+            .filter_map(|k| params.get(*k).map(String::as_str))
+            .collect();
+        check_error(&params).map_err(|e| e.redact(&echoed))?;
         let code = params
             .get("code")
             .filter(|c| !c.is_empty())

@@ -183,6 +183,15 @@ impl Client {
         }
     }
 
+    /// The client secret, for redacting it from texts the provider sends back.
+    fn client_secret_text(&self) -> &str {
+        self.inner
+            .settings
+            .client_secret()
+            .map(|s| s.secret().as_str())
+            .unwrap_or_default()
+    }
+
     /// The current time by this client's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
@@ -310,6 +319,7 @@ impl Client {
         let secrets = [
             response.code.secret().as_str(),
             pending.verifier.secret().as_str(),
+            self.client_secret_text(),
         ];
         let checked = self
             .token_request(form)
@@ -370,7 +380,7 @@ impl Client {
         let checked = self
             .token_request(form)
             .await
-            .map_err(|e| e.redact(&[refresh_token.secret().as_str()]))?;
+            .map_err(|e| e.redact(&[refresh_token.secret().as_str(), self.client_secret_text()]))?;
         let answer = &checked.answer;
         let now = self.now();
         let access_token = AccessToken::new(answer.access_token.clone());
@@ -421,15 +431,20 @@ impl Client {
         };
         let metadata = self.fresh_metadata().await;
         let url = metadata.revocation()?.url().clone();
-        let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
+        let form = vec![
+            ("token", token.clone()),
+            ("token_type_hint", hint.to_owned()),
+        ];
         let request = match self.inner.settings.quirks().revocation_body {
             RevocationBody::Form => self.authenticated_post(&url, form),
             RevocationBody::Json => self.authenticated_json_post(&url, form),
         };
+        let secrets = [token.as_str(), self.client_secret_text()];
         let resp = http::send(Endpoint::Revocation, &url, request).await?;
         let answer = http::read_answer(Endpoint::Revocation, &url, resp).await?;
         http::reject_redirect(Endpoint::Revocation, &url, &answer)?;
-        http::reject_error_status(Endpoint::Revocation, &url, &answer)?;
+        http::reject_error_status(Endpoint::Revocation, &url, &answer)
+            .map_err(|e| e.redact(&secrets))?;
         tracing::info!(token = hint, "token revoked");
         Ok(())
     }

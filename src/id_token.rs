@@ -455,6 +455,7 @@ fn check_claims(
         Some(Value::String(n)) => Some(hex(&sha2::Sha256::digest(n.as_bytes()))),
         Some(_) => return Err(IdTokenProblem::Malformed("nonce is not a string".into()).into()),
     };
+    check_subject(&parsed.sub)?;
     check_iat_not_in_future(parsed.iat, now, skew)?;
     check_azp(&parsed, expect.client_id)?;
     if let Some(expected) = expect.nonce {
@@ -534,6 +535,20 @@ fn check_not_before(nbf: Option<&Value>, now: i64, skew: i64) -> Result<(), IdTo
         Some(Some(nbf)) if nbf > now.saturating_add(skew) => Err(IdTokenProblem::NotYetValid),
         Some(Some(_)) => Ok(()),
     }
+}
+
+/// OpenID Connect Core 2: `sub` is a non-empty identifier of at most 255 ASCII
+/// characters.
+fn check_subject(sub: &str) -> Result<(), IdTokenProblem> {
+    if sub.is_empty() {
+        return Err(IdTokenProblem::MissingClaim("sub".into()));
+    }
+    if sub.len() > 255 || !sub.is_ascii() {
+        return Err(IdTokenProblem::Malformed(
+            "sub is longer than 255 ASCII characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `iat` is not later than now plus the allowed skew.

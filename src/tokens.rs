@@ -199,13 +199,13 @@ impl TokenResponse {
     }
 }
 
-/// Seconds as a JSON number (an integer or a finite float, not negative) or a string of
-/// digits; capped at [`MAX_EXPIRES_IN`].
+/// Whole seconds as a JSON number (an integer, or a float with no fraction such as
+/// `3600.0`; not negative) or a string of digits; capped at [`MAX_EXPIRES_IN`].
 fn seconds(v: &Value) -> Option<u64> {
     let secs = match v {
         Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
+                .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0)
                 .map(|f| f.min(MAX_EXPIRES_IN as f64) as u64)
         })?,
         Value::String(s) => {
@@ -343,6 +343,10 @@ mod tests {
             ),
             (
                 r#"{"access_token":"a","token_type":"Bearer","expires_in":true}"#,
+                InvalidExpiresIn,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":1.5}"#,
                 InvalidExpiresIn,
             ),
             (

@@ -144,7 +144,7 @@ async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
     let rounds = 5;
     for round in 1..=rounds {
         clock.advance(Duration::from_secs(31 * 60));
-        sandbox.set_clock_offset(i64::from(round) * 31 * 60);
+        sandbox.set_clock_offset(i64::try_from(round).unwrap() * 31 * 60);
         let mut tasks = Vec::new();
         for i in 0..40 {
             let m = if i % 2 == 0 { a.clone() } else { b.clone() };

@@ -11,7 +11,7 @@ use lexoffice_login::providers::{
 use lexoffice_login::ClientAuthMethod;
 
 use super::config::SandboxProfile;
-use super::{OIDC_SCOPES, QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN};
+use super::OIDC_SCOPES;
 
 /// The request header (from a preset's `token_request_headers`) that asks for
 /// `x_refresh_token_hard_expires_in` in token answers.
@@ -100,8 +100,10 @@ pub(crate) struct Behaviour {
     pub aud_array: bool,
     /// Token, revocation, userinfo, introspection, JWKS and API on a second host.
     pub second_host: bool,
-    /// The scopes an authorize request may ask for (`scopes_supported`).
+    /// The scopes an authorize request may ask for.
     pub known_scopes: Vec<&'static str>,
+    /// The scopes the discovery document lists (`scopes_supported`).
+    pub listed_scopes: Vec<&'static str>,
     /// The scope of an authorize request without `scope`.
     pub default_scope: &'static str,
     /// The API's scope that the `realmid` ID token claim goes with, if any.
@@ -148,6 +150,7 @@ impl Behaviour {
             aud_array: false,
             second_host: false,
             known_scopes: with_oidc_scopes(&lexoffice.known_scopes),
+            listed_scopes: with_oidc_scopes(&lexoffice.known_scopes),
             default_scope: "openid",
             api_scope: None,
             refresh_with_every_grant: false,
@@ -174,15 +177,7 @@ impl Behaviour {
             .iter()
             .copied()
             .find(|(name, _)| name.eq_ignore_ascii_case(HARD_EXPIRY_HEADER));
-        let refresh_idle_lifetime = q.refresh_token_idle_lifetime.map(|d| {
-            if p.provider == Provider::QuickBooks {
-                // Kept from before the presets: the sandbox answers 101 days as
-                // `x_refresh_token_expires_in` (the preset says 100).
-                Duration::from_secs(QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN.unsigned_abs())
-            } else {
-                d
-            }
-        });
+        let refresh_idle_lifetime = q.refresh_token_idle_lifetime;
         let discovery = match p.discovery {
             DiscoverySource::Standard => Discovery::Standard,
             DiscoverySource::At(url) => Discovery::At(
@@ -199,6 +194,13 @@ impl Behaviour {
                 .find(|s| !OIDC_STANDARD_SCOPES.contains(s))
         });
         let aud_array = q.id_token_audience == AudienceForm::Array;
+        let known_scopes = if p.discovery == DiscoverySource::None {
+            // Sandbox choice: a provider without OpenID Connect (lexoffice) also accepts
+            // its scopes here, so an ID token can be asked for in tests.
+            with_oidc_scopes(&p.known_scopes)
+        } else {
+            p.known_scopes.clone()
+        };
         Behaviour {
             access_token_lifetime: q
                 .access_token_lifetime
@@ -213,27 +215,15 @@ impl Behaviour {
             pkce_required: q.pkce == Pkce::Required,
             nonce_required: q.nonce_required,
             discovery,
-            // Sandbox fixture (from the preset's notes, not a field): DATEV's document
-            // lists no capabilities.
-            discovery_lists_capabilities: p.provider != Provider::Datev,
-            // Sandbox fixture: DATEV and Intuit publish RS256 only.
-            signing_algs: if matches!(p.provider, Provider::Datev | Provider::QuickBooks) {
-                &["RS256"]
-            } else {
-                generic.signing_algs
-            },
+            discovery_lists_capabilities: !q.discovery_omits_capabilities,
+            signing_algs: q.id_token_algs.unwrap_or(generic.signing_algs),
             claims_supported: if aud_array { INTUIT_CLAIMS } else { CLAIMS },
             json_revocation: q.revocation_body == RevocationBody::Json,
             callback_params: q.callback_params.clone(),
             aud_array,
             second_host: p.endpoints_on_another_host(),
-            known_scopes: if p.provider == Provider::Lexoffice {
-                // Kept from before the presets: the lexoffice profile also accepts the
-                // OpenID Connect scopes (an ID token only when `openid` is asked for).
-                with_oidc_scopes(&p.known_scopes)
-            } else {
-                p.known_scopes.clone()
-            },
+            known_scopes: known_scopes.clone(),
+            listed_scopes: q.listed_scopes.of(&known_scopes),
             default_scope: api_scope.unwrap_or("openid"),
             api_scope,
             refresh_with_every_grant: !p.known_scopes.contains(&"offline_access"),

@@ -57,28 +57,32 @@ impl Origins {
         Origins(Vec::new())
     }
 
-    /// The name of the last layer that sets `key`, also where `key` is a nested key's
-    /// last part (`tokn` of `endpoints.tokn`); for the environment, the variable's name.
-    fn find(&self, key: &str) -> String {
+    /// The full key and the name of the last layer that sets it, also where `key` is
+    /// only a nested key's last part (`tokn` of `endpoints.tokn`, as serde names an
+    /// unknown field); for the environment, the variable's name.
+    fn find(&self, key: &str) -> (String, String) {
         for l in self.0.iter().rev() {
             if l.config.get::<config::Value>(key).is_ok() {
-                return l.name_for(key);
+                return (key.to_owned(), l.name_for(key));
             }
-            if let Ok(table) = l
+            let Ok(table) = l
                 .config
                 .clone()
                 .try_deserialize::<config::Map<String, config::Value>>()
-            {
-                for (section, value) in table {
-                    if let Ok(inner) = value.into_table() {
-                        if inner.contains_key(key) {
-                            return l.name_for(&format!("{section}.{key}"));
-                        }
+            else {
+                continue;
+            };
+            for (section, value) in table {
+                if let Ok(inner) = value.into_table() {
+                    if inner.contains_key(key) {
+                        let full = format!("{section}.{key}");
+                        let source = l.name_for(&full);
+                        return (full, source);
                     }
                 }
             }
         }
-        "not set".to_owned()
+        (key.to_owned(), "not set".to_owned())
     }
 
     /// The name of the last layer that sets `key`.
@@ -203,26 +207,46 @@ pub(super) fn read_with(opts: LoadOptions, extra_text: Option<&str>) -> Result<R
 /// An unknown key or a value of the wrong type, as a problem that names the key and
 /// the file or variable it came from, and never the value (it may be a secret).
 fn shape_problem(e: config::ConfigError, origins: &Origins) -> ConfigError {
+    let text = e.to_string();
     let (key, message) = match &e {
         config::ConfigError::Type { key, expected, .. } => (
             key.clone().unwrap_or_default(),
             format!("has the wrong type: expected {expected}"),
         ),
-        other => {
-            let text = other.to_string();
-            match backticked(&text) {
-                Some(field) if text.starts_with("unknown field") => (
-                    field.to_owned(),
-                    "is not a setting; remove it or correct its name".to_owned(),
+        _ if text.starts_with("unknown field") => (
+            backticked(&text).unwrap_or_default().to_owned(),
+            "is not a setting; remove it or correct its name".to_owned(),
+        ),
+        // "invalid type: integer `5`, expected a sequence for key `scopes`": the key
+        // and what was expected, not the value.
+        _ if text.starts_with("invalid type") || text.starts_with("invalid value") => {
+            let key = text
+                .rfind("for key `")
+                .and_then(|at| backticked(&text[at..]))
+                .unwrap_or_default()
+                .to_owned();
+            let expected = text
+                .find(", expected ")
+                .map(|at| &text[at + 2..])
+                .map(|rest| rest.split(" for key").next().unwrap_or(rest))
+                .unwrap_or("another type");
+            (
+                key,
+                format!(
+                    "has the wrong type: {}",
+                    crate::error::sanitize(expected, 80)
                 ),
-                _ => (String::new(), crate::error::sanitize(&text, 200)),
-            }
+            )
         }
+        _ => (String::new(), String::new()),
     };
     if key.is_empty() {
-        return ConfigError::Read(message);
+        return ConfigError::Read(format!(
+            "the settings do not have the expected shape ({})",
+            crate::error::sanitize(&text, 200)
+        ));
     }
-    let source = origins.find(&key);
+    let (key, source) = origins.find(&key);
     ConfigError::Invalid(vec![ConfigProblem {
         key,
         source,

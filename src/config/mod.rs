@@ -156,6 +156,9 @@ static NO_QUIRKS: Quirks = Quirks {
     access_token_lifetime: None,
     refresh_token_idle_lifetime: None,
     id_token_audience: crate::providers::AudienceForm::String,
+    id_token_algs: None,
+    listed_scopes: crate::providers::ListedScopes::Known,
+    discovery_omits_capabilities: false,
     notes: Vec::new(),
 };
 

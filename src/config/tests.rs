@@ -311,8 +311,15 @@ fn unknown_keys_and_wrong_types_name_their_file_or_variable_and_not_the_value() 
     let path = extra_file("nested", "[endpoints]\ntokn = \"https://x\"\n");
     let err = load_extra(&path, &[]);
     let p = &err.problems()[0];
-    assert_eq!(p.key, "tokn", "{err}");
+    assert_eq!(p.key, "endpoints.tokn", "{err}");
     assert_eq!(p.source, path.display().to_string());
+
+    let path = extra_file("list", "scopes = 57005\n");
+    let err = load_extra(&path, &[]);
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "scopes", "{err}");
+    assert_eq!(p.source, path.display().to_string());
+    assert!(!err.to_string().contains("57005"), "{err}");
 }
 
 #[test]

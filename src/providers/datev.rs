@@ -51,6 +51,8 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
         api: None,
         quirks: Quirks {
             nonce_required: true,
+            id_token_algs: Some(&["RS256"]),
+            discovery_omits_capabilities: true,
             api_headers: vec![("X-DATEV-Client-Id", HeaderValue::ClientId)],
             // ~15 min (unconfirmed).
             access_token_lifetime: Some(Duration::from_secs(900)),

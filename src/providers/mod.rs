@@ -321,6 +321,15 @@ pub struct Quirks {
     pub refresh_token_idle_lifetime: Option<Duration>,
     /// The form of the ID token's `aud`.
     pub id_token_audience: AudienceForm,
+    /// The algorithms the provider signs ID tokens with, where documented.
+    pub id_token_algs: Option<&'static [&'static str]>,
+    /// What the discovery document lists as `scopes_supported`: a provider may support
+    /// scopes it does not list, so the client treats the list as advice.
+    pub listed_scopes: ListedScopes,
+    /// The discovery document omits `scopes_supported`,
+    /// `code_challenge_methods_supported` and `token_endpoint_auth_methods_supported`
+    /// (DATEV): the client must not need them.
+    pub discovery_omits_capabilities: bool,
     /// What a person configuring this provider should know, for `discover`.
     pub notes: Vec<&'static str>,
 }
@@ -339,7 +348,45 @@ impl Default for Quirks {
             access_token_lifetime: None,
             refresh_token_idle_lifetime: None,
             id_token_audience: AudienceForm::String,
+            id_token_algs: None,
+            listed_scopes: ListedScopes::Known,
+            discovery_omits_capabilities: false,
             notes: Vec::new(),
+        }
+    }
+}
+
+/// What a provider's discovery document lists as `scopes_supported`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListedScopes {
+    /// Every scope the preset knows.
+    #[default]
+    Known,
+    /// Only the OpenID Connect scopes (`openid`, `profile`, `email`, `address`,
+    /// `phone`), not the API's (Intuit).
+    OpenIdConnectOnly,
+}
+
+impl ListedScopes {
+    /// The OpenID Connect scopes a provider lists under [`ListedScopes::OpenIdConnectOnly`].
+    pub const OPENID_CONNECT: [&'static str; 6] = [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ];
+
+    /// The scopes listed, out of `known`.
+    pub fn of<'a>(self, known: &[&'a str]) -> Vec<&'a str> {
+        match self {
+            ListedScopes::Known => known.to_vec(),
+            ListedScopes::OpenIdConnectOnly => known
+                .iter()
+                .copied()
+                .filter(|s| Self::OPENID_CONNECT.contains(s))
+                .collect(),
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use super::*;
 
-/// `x_refresh_token_expires_in`: 100 days, rolling.
-const REFRESH_TOKEN_IDLE_LIFETIME: Duration = Duration::from_secs(100 * 86_400);
+/// `x_refresh_token_expires_in`: Intuit documents 100 days, rolling; its token answers
+/// say 8,726,400 s (101 days).
+const REFRESH_TOKEN_IDLE_LIFETIME: Duration = Duration::from_secs(8_726_400);
 
 pub(super) fn preset(env: Deployment) -> ProviderPreset {
     let (discovery, api) = match env {
@@ -65,6 +66,10 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
             access_token_lifetime: Some(Duration::from_secs(3600)),
             refresh_token_idle_lifetime: Some(REFRESH_TOKEN_IDLE_LIFETIME),
             id_token_audience: AudienceForm::Array,
+            id_token_algs: Some(&["RS256"]),
+            // Intuit's published discovery documents list only openid, email, profile,
+            // address and phone.
+            listed_scopes: ListedScopes::OpenIdConnectOnly,
             notes: vec![
                 "discovery is at the non-standard path .well-known/openid_configuration (underscore)",
                 "the redirect carries realmId (the company id): it is kept in TokenSet::extras",

@@ -66,7 +66,7 @@ fn document(s: &Shared) -> Value {
     // and no introspection endpoint.
     if b.discovery_lists_capabilities {
         doc["introspection_endpoint"] = json!(format!("{base}/oauth2/introspect"));
-        doc["scopes_supported"] = json!(b.known_scopes);
+        doc["scopes_supported"] = json!(b.listed_scopes);
         doc["code_challenge_methods_supported"] = json!(["S256"]);
         doc["token_endpoint_auth_methods_supported"] = json!(auth_methods);
         doc["revocation_endpoint_auth_methods_supported"] = json!(auth_methods);
