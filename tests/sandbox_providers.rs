@@ -428,9 +428,18 @@ async fn quickbooks_discovery_realm_aud_and_extras() {
         doc["id_token_signing_alg_values_supported"],
         json!(["RS256"])
     );
+    // Like Intuit's own document: only the OpenID Connect scopes are listed, and the
+    // login below asks for the accounting scope all the same.
+    let listed = doc["scopes_supported"].as_array().unwrap();
+    assert!(listed.contains(&json!("openid")));
+    assert!(!listed.contains(&json!("com.intuit.quickbooks.accounting")));
 
     // The default settings discover through the underscore path.
     let client = client_for(&sb).await;
+    assert_eq!(
+        client.scope_warnings(),
+        vec!["com.intuit.quickbooks.accounting".to_owned()]
+    );
     let tokens = login(&sb, &client).await;
     let realm = sb.realm_id();
     assert_eq!(realm.len(), 16);

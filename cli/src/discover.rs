@@ -79,11 +79,15 @@ fn checks(settings: &Settings, m: &ProviderMetadata) -> (Vec<Check>, Vec<String>
             metadata::check_pkce_s256_supported(m),
             "this client needs PKCE with S256; ask the provider to enable it for your client",
         ));
-        checks.push(Check::from_result(
-            "scopes",
-            metadata::check_scopes_supported(settings.scopes(), m),
-            "remove the unsupported scopes from `scopes` (or LEXOFFICE_LOGIN_SCOPES)",
-        ));
+        // scopes_supported is advice (OpenID Connect Discovery 3; Intuit lists only the
+        // OpenID Connect scopes): an unlisted scope is a warning, not a problem.
+        let unlisted = metadata::unlisted_scopes(settings.scopes(), m);
+        if !unlisted.is_empty() {
+            warnings.push(format!(
+                "scopes {} are not in the provider's scopes_supported; they are asked for anyway (a provider may grant scopes it does not list); if the login fails with invalid_scope, remove them",
+                unlisted.join(", ")
+            ));
+        }
     }
     checks.push(Check::from_result(
         "https",

@@ -777,13 +777,14 @@ async fn configuration_errors_exit_5_with_what_to_do() {
         "LEXOFFICE_LOGIN_SCOPES".into(),
         "openid no.such.scope".into(),
     ));
-    let discover = world.run_ok(&["discover"], 5).await;
+    // scopes_supported is advice: an unlisted scope is a note, and discover passes.
+    let discover = world.run_ok(&["discover"], 0).await;
     assert!(
-        discover.stdout.contains("no.such.scope"),
+        discover.stdout.contains("no.such.scope") && discover.stdout.contains("scopes_supported"),
         "{}",
         discover.describe()
     );
-    assert!(discover.stdout.contains("hint:"), "{}", discover.describe());
+    assert!(discover.stdout.contains("note"), "{}", discover.describe());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -968,11 +969,27 @@ async fn the_provider_flag_selects_the_preset_and_discover_reports_its_quirks() 
         "{}",
         out.describe()
     );
+    // Like Intuit's, the sandbox's QuickBooks document lists only the OpenID Connect
+    // scopes: the accounting scope is a warning, not a problem.
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap_or_default()
+            .contains("com.intuit.quickbooks.accounting")),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(v["ok"], true, "{}", out.describe());
     let human = world
         .run_ok(&["discover", "--provider", "quickbooks"], 0)
         .await;
     assert!(
         human.stdout.contains("Provider preset quickbooks") && human.stdout.contains("JSON body"),
+        "{}",
+        human.describe()
+    );
+    assert!(
+        human.stdout.contains("note") && human.stdout.contains("com.intuit.quickbooks.accounting"),
         "{}",
         human.describe()
     );
