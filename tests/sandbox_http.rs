@@ -1094,3 +1094,20 @@ async fn shutdown_and_drop_stop_the_server() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(http().get(url).send().await.is_err());
 }
+
+/// Request bodies are capped (64 KiB): a huge form post is refused before it is parsed.
+#[tokio::test]
+async fn an_oversized_request_body_is_refused() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let resp = http()
+        .post(sandbox.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            "a".repeat(100 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+}

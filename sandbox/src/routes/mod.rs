@@ -83,7 +83,10 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             ),
         };
     }
-    r.fallback(not_found).with_state(shared)
+    // No request the sandbox serves needs more than a few KiB of body.
+    r.fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .with_state(shared)
 }
 
 async fn not_found() -> Response {
@@ -293,6 +296,9 @@ pub(crate) fn split_scope(scope: &str) -> Vec<String> {
 }
 
 /// Whether the imitated provider knows the scope.
+/// The largest request body the sandbox reads (form posts are a few hundred bytes).
+const MAX_REQUEST_BODY: usize = 64 * 1024;
+
 pub(crate) fn known_scope(behaviour: &Behaviour, scope: &str) -> bool {
     behaviour.known_scopes.contains(&scope)
 }
