@@ -153,6 +153,13 @@ async fn no_secret_in_any_error_or_log_of_the_table() {
         all.len() - failed.len(),
         failed.len()
     );
+    let mut per_category: std::collections::BTreeMap<&str, usize> = Default::default();
+    for o in &all {
+        *per_category.entry(o.category).or_default() += 1;
+    }
+    for (category, n) in &per_category {
+        eprintln!("  {category}: {n}");
+    }
     for o in &failed {
         eprintln!(
             "  [{}] {}: {}",
