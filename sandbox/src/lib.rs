@@ -61,6 +61,9 @@
 mod behaviour;
 mod builder;
 mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod html;
 mod keys;
 mod login;
@@ -89,10 +92,6 @@ use state::{lock, Shared};
 /// The OpenID Connect scopes the sandbox knows in [`SandboxProfile::Oidc`] and
 /// [`SandboxProfile::Lexoffice`] (next to the lexoffice preset's scopes).
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
-/// `x_refresh_token_expires_in` of [`SandboxProfile::QuickBooks`] (101 days, rolling): also
-/// how long an unused QuickBooks refresh token keeps working.
-pub const QUICKBOOKS_REFRESH_TOKEN_EXPIRES_IN: i64 = 8_726_400;
 
 /// The absolute lifetime of a QuickBooks login (5 years), reported as
 /// `x_refresh_token_hard_expires_in` when the token request asks for it.
