@@ -16,7 +16,7 @@ use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, Key
 use crate::metadata::{self, ProviderMetadata};
 use crate::protocol::{system_clock, time_add, Clock, Endpoint, SharedClock};
 use crate::providers::{HeaderValue, RevocationBody};
-use crate::tokens::{self, CheckedAnswer, TokenResponse, TokenSet};
+use crate::tokens::{self, CheckedAnswer, LoginOrigin, TokenResponse, TokenSet};
 
 /// The one token type this client uses (RFC 6750).
 const BEARER: &str = "Bearer";
@@ -181,6 +181,38 @@ impl Client {
                 clock,
             }),
         }
+    }
+
+    /// Where a login made with this client comes from.
+    pub fn origin(&self) -> LoginOrigin {
+        let s = &self.inner.settings;
+        let m = self.metadata();
+        LoginOrigin {
+            issuer: s.issuer().to_owned(),
+            client_id: s.client_id().as_str().to_owned(),
+            provider: s.provider(),
+            token_endpoint: m.token_endpoint.clone(),
+            revocation_endpoint: m.revocation_endpoint.clone(),
+            userinfo_endpoint: m.userinfo_endpoint.clone(),
+        }
+    }
+
+    /// A login made with another issuer or client is not used with this client: its
+    /// tokens would go to a server that did not issue them.
+    pub fn check_origin(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let Some(origin) = &tokens.origin else {
+            return Ok(());
+        };
+        let s = &self.inner.settings;
+        if origin.issuer == s.issuer() && origin.client_id == s.client_id().as_str() {
+            return Ok(());
+        }
+        Err(Error::ForeignLogin {
+            login_issuer: origin.issuer.clone(),
+            login_client_id: origin.client_id.clone(),
+            configured_issuer: s.issuer().to_owned(),
+            configured_client_id: s.client_id().as_str().to_owned(),
+        })
     }
 
     /// The client secret, for redacting it from texts the provider sends back.
@@ -364,6 +396,7 @@ impl Client {
             scopes: checked.granted_scopes(&pending.scopes),
             obtained_at: now,
             extras,
+            origin: Some(self.origin()),
         })
     }
 
@@ -372,6 +405,7 @@ impl Client {
     /// the same subject. `invalid_grant` means the user must log in again
     /// ([`Error::is_invalid_grant`]).
     pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, Error> {
+        self.check_origin(tokens)?;
         let refresh_token = tokens.refresh_token.as_ref().ok_or(Error::NoRefreshToken)?;
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
@@ -412,11 +446,13 @@ impl Client {
             scopes: checked.granted_scopes(&tokens.scopes),
             obtained_at: now,
             extras,
+            origin: tokens.origin.clone().or_else(|| Some(self.origin())),
         })
     }
 
     /// Revokes a token at the provider (RFC 7009).
     pub async fn revoke(&self, tokens: &TokenSet, kind: TokenKind) -> Result<(), Error> {
+        self.check_origin(tokens)?;
         let (token, hint) = match kind {
             TokenKind::Access => (tokens.access_token.secret().clone(), "access_token"),
             TokenKind::Refresh => (
@@ -457,6 +493,7 @@ impl Client {
     /// Fetches the userinfo claims (OpenID Connect Core 5.3). When the login has an ID
     /// token, the answer's `sub` must equal the ID token's.
     pub async fn userinfo(&self, tokens: &TokenSet) -> Result<Map<String, Value>, Error> {
+        self.check_origin(tokens)?;
         let metadata = self.fresh_metadata().await;
         let url = metadata.userinfo()?.url().clone();
         let request = self

@@ -337,6 +337,20 @@ pub enum Error {
         header: &'static str,
     },
 
+    /// The login was made with another issuer or client than this client's: its tokens
+    /// are not sent here.
+    #[error("this login was made with the issuer {login_issuer:?} and the client id {login_client_id:?}, but this client is configured for {configured_issuer:?} and {configured_client_id:?}; its tokens are not sent to another server: use the configuration the login was made with, or log in again")]
+    ForeignLogin {
+        /// The login's issuer.
+        login_issuer: String,
+        /// The login's client id.
+        login_client_id: String,
+        /// The configured issuer.
+        configured_issuer: String,
+        /// The configured client id.
+        configured_client_id: String,
+    },
+
     /// The login has to be done again (the refresh token is no longer accepted).
     #[error("the login has expired or was revoked at the provider ({reason}); log in again")]
     LoginRequired {
@@ -376,7 +390,8 @@ impl Error {
             | Error::MissingEndpoint { .. }
             | Error::InsecureEndpoint { .. }
             | Error::IdTokenMissing
-            | Error::TenantRequired { .. } => ErrorKind::Misconfigured,
+            | Error::TenantRequired { .. }
+            | Error::ForeignLogin { .. } => ErrorKind::Misconfigured,
             Error::Unreachable { .. }
             | Error::Timeout { .. }
             | Error::MalformedResponse { .. }

@@ -80,7 +80,7 @@ pub use protocol::{
 };
 pub use providers::{Provider, ProviderPreset};
 pub use scope::{Scope, ScopeError, ScopePreset, Scopes, UnknownScopePreset};
-pub use tokens::{TokenAnswerProblem, TokenSet};
+pub use tokens::{LoginOrigin, TokenAnswerProblem, TokenSet};
 
 /// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.
 pub use openidconnect::{AccessToken, ClientId, ClientSecret, RefreshToken};

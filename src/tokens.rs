@@ -58,6 +58,35 @@ pub struct TokenSet {
     /// (`x_refresh_token_expires_in`) and extra parameters of the redirect (`realmId`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extras: BTreeMap<String, Value>,
+    /// Where the login was made: the issuer, the client and the endpoints. A client
+    /// configured for another issuer or client refuses to refresh, revoke or ask
+    /// userinfo with these tokens ([`Error::ForeignLogin`](crate::Error::ForeignLogin)),
+    /// so a token is never sent to a server other than the one that issued it. `None`
+    /// for logins stored by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<LoginOrigin>,
+}
+
+/// Where a login was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoginOrigin {
+    /// The issuer.
+    pub issuer: String,
+    /// The client id.
+    pub client_id: String,
+    /// The provider preset in use, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<crate::providers::Provider>,
+    /// The token endpoint the login's tokens came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<crate::protocol::TokenUrl>,
+    /// The revocation endpoint, if the provider has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<crate::protocol::RevocationUrl>,
+    /// The userinfo endpoint, if the provider has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<crate::protocol::UserinfoUrl>,
 }
 
 impl TokenSet {
@@ -134,6 +163,7 @@ impl fmt::Debug for TokenSet {
             .field("scopes", &self.scopes.to_string())
             .field("obtained_at", &self.obtained_at)
             .field("extras", &self.extras.keys().collect::<Vec<_>>())
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -385,6 +415,7 @@ mod tests {
             scopes: Scopes::new(),
             obtained_at: Utc::now(),
             extras: BTreeMap::new(),
+            origin: None,
         };
         let d = format!("{t:?}");
         for s in ["at-secret", "rt-secret", "id-secret"] {

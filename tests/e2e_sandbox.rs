@@ -335,3 +335,42 @@ async fn a_code_is_exchanged_once() {
     let err = client.complete(copy, &redirect).await.unwrap_err();
     assert!(err.is_invalid_grant(), "{err}");
 }
+
+/// A login remembers where it was made: a client configured for another issuer refuses
+/// to refresh, revoke or ask userinfo with it, and sends nothing to its own server.
+#[tokio::test]
+async fn a_login_is_never_used_with_another_issuer() {
+    let a = start(Sandbox::builder()).await;
+    let b = start(Sandbox::builder()).await;
+    let client_a = Client::connect(settings_for(&a).build().unwrap())
+        .await
+        .unwrap();
+    let client_b = Client::connect(settings_for(&b).build().unwrap())
+        .await
+        .unwrap();
+    let tokens = login(&a, &client_a).await;
+    let origin = tokens.origin.clone().expect("the login's origin");
+    assert_eq!(origin.issuer, a.issuer());
+    assert_eq!(origin.client_id, a.client_id());
+    assert!(origin.token_endpoint.is_some());
+
+    let before = b.stats().requests(SbEndpoint::Token) + b.stats().requests(SbEndpoint::Revoke);
+    let refused = [
+        client_b.refresh(&tokens).await.unwrap_err(),
+        client_b.revoke_refresh_token(&tokens).await.unwrap_err(),
+        client_b.userinfo(&tokens).await.unwrap_err(),
+    ];
+    for err in refused {
+        assert!(
+            matches!(&err, Error::ForeignLogin { login_issuer, configured_issuer, .. }
+                if login_issuer == a.issuer() && configured_issuer == b.issuer()),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), lexoffice_login::ErrorKind::Misconfigured);
+    }
+    let after = b.stats().requests(SbEndpoint::Token) + b.stats().requests(SbEndpoint::Revoke);
+    assert_eq!(before, after, "nothing was sent to the other issuer");
+    // The issuing client still refreshes it, and the origin stays.
+    let fresh = client_a.refresh(&tokens).await.unwrap();
+    assert_eq!(fresh.origin, Some(origin));
+}

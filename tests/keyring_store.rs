@@ -56,6 +56,7 @@ fn sample(n: u32) -> TokenSet {
         scopes: Scopes::new(),
         obtained_at: Utc::now(),
         extras: Default::default(),
+        origin: None,
     }
 }
 

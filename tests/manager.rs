@@ -502,6 +502,7 @@ fn sample_tokens() -> TokenSet {
         scopes: Scopes::new(),
         obtained_at: Utc::now(),
         extras: Default::default(),
+        origin: None,
     }
 }
 
