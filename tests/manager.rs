@@ -130,8 +130,9 @@ async fn the_fast_path_is_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
     let (sandbox, client) = start_sandbox().await;
-    // Each round starts 31 minutes after the last (on the client's clock and the
-    // sandbox's alike): past half the 1 h lifetime, so each round refreshes.
+    // Each round starts 59 minutes after the last (on the client's clock and the
+    // sandbox's alike): inside the 120 s margin of the 1 h tokens, so each round
+    // refreshes.
     let clock = FixedClock::at_now();
     let client = client.with_clock(Arc::new(clock.clone()));
     let opts = options();
@@ -143,8 +144,8 @@ async fn rotation_with_reuse_detection_never_sees_invalid_grant() {
 
     let rounds = 5;
     for round in 1..=rounds {
-        clock.advance(Duration::from_secs(31 * 60));
-        sandbox.set_clock_offset(i64::try_from(round).unwrap() * 31 * 60);
+        clock.advance(Duration::from_secs(59 * 60));
+        sandbox.set_clock_offset(i64::try_from(round).unwrap() * 59 * 60);
         let mut tasks = Vec::new();
         for i in 0..40 {
             let m = if i % 2 == 0 { a.clone() } else { b.clone() };
