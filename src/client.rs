@@ -16,6 +16,7 @@ use crate::id_token::{self, Expectations, IdToken, IdTokenClaims, JwksCache, Key
 use crate::metadata::{self, ProviderMetadata};
 use crate::protocol::{system_clock, time_add, Clock, Endpoint, SharedClock};
 use crate::providers::{HeaderValue, RevocationBody};
+use crate::scope::Scopes;
 use crate::tokens::{self, CheckedAnswer, LoginOrigin, TokenResponse, TokenSet};
 
 /// The one token type this client uses (RFC 6750).
@@ -216,7 +217,7 @@ impl Client {
     }
 
     /// The client secret, for redacting it from texts the provider sends back.
-    fn client_secret_text(&self) -> &str {
+    pub(crate) fn client_secret_text(&self) -> &str {
         self.inner
             .settings
             .client_secret()
@@ -289,7 +290,7 @@ impl Client {
     /// time. A failed discovery (the provider down, or a document that fails a check)
     /// keeps the old metadata and is not tried again before the refetch cooldown, so a
     /// broken provider is not asked on every operation.
-    async fn fresh_metadata(&self) -> Arc<ProviderMetadata> {
+    pub(crate) async fn fresh_metadata(&self) -> Arc<ProviderMetadata> {
         let (current, next) = self.cached_metadata();
         if !current.discovered || self.now() < next {
             return current;
@@ -357,9 +358,32 @@ impl Client {
             .token_request(form)
             .await
             .map_err(|e| e.redact(&secrets))?;
+        // Only the redirect parameters the provider's preset names (QuickBooks'
+        // `realmId`) are kept with the tokens; anything else a redirect carries is not.
+        let wanted = &self.inner.settings.quirks().callback_params;
+        let kept = response
+            .extras
+            .into_iter()
+            .filter(|(k, _)| wanted.contains(&k.as_str()))
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        self.login_tokens(checked, &pending.scopes, pending.nonce.as_ref(), kept)
+            .await
+    }
+
+    /// The tokens of a new login from a checked token answer: the ID token verified
+    /// (with the login's nonce, where the grant has one), the granted scopes, the
+    /// provider's extras and the login's origin.
+    pub(crate) async fn login_tokens(
+        &self,
+        checked: CheckedAnswer,
+        requested: &Scopes,
+        nonce: Option<&openidconnect::Nonce>,
+        mut extras: std::collections::BTreeMap<String, Value>,
+    ) -> Result<TokenSet, Error> {
         let answer = &checked.answer;
         let now = self.now();
-        let id_token = match (&answer.id_token, pending.scopes.is_openid()) {
+        let id_token = match (&answer.id_token, requested.is_openid()) {
             (Some(raw), true) => Some(IdToken::new(raw.clone())),
             (None, true) => return Err(Error::IdTokenMissing),
             (_, false) => None,
@@ -367,20 +391,13 @@ impl Client {
         let access_token = AccessToken::new(answer.access_token.clone());
         let claims = match &id_token {
             Some(raw) => Some(
-                self.verify_id_token(raw, pending.nonce.as_ref(), Some(&access_token))
+                self.verify_id_token(raw, nonce, Some(&access_token))
                     .await?,
             ),
             None => None,
         };
-        let mut extras: std::collections::BTreeMap<String, Value> =
-            answer.extra.clone().into_iter().collect();
-        // Only the redirect parameters the provider's preset names (QuickBooks'
-        // `realmId`) are kept with the tokens; anything else a redirect carries is not.
-        let wanted = &self.inner.settings.quirks().callback_params;
-        for (k, v) in response.extras {
-            if wanted.contains(&k.as_str()) {
-                extras.insert(k, Value::String(v));
-            }
+        for (k, v) in answer.extra.clone() {
+            extras.entry(k).or_insert(v);
         }
         tracing::info!(
             subject = claims.as_ref().map(|c| c.sub.as_str()),
@@ -393,7 +410,7 @@ impl Client {
             id_token,
             id_token_claims: claims,
             expires_at: checked.expires_at(now),
-            scopes: checked.granted_scopes(&pending.scopes),
+            scopes: checked.granted_scopes(requested),
             obtained_at: now,
             extras,
             origin: Some(self.origin()),
@@ -544,7 +561,7 @@ impl Client {
     }
 
     /// Posts a grant to the token endpoint with client authentication.
-    async fn token_request(
+    pub(crate) async fn token_request(
         &self,
         form: Vec<(&'static str, String)>,
     ) -> Result<CheckedAnswer, Error> {
@@ -585,7 +602,7 @@ impl Client {
     }
 
     /// A form POST with the configured client authentication (token, revocation).
-    fn authenticated_post(
+    pub(crate) fn authenticated_post(
         &self,
         url: &Url,
         mut form: Vec<(&'static str, String)>,

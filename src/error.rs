@@ -513,7 +513,9 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
 
 fn oauth_kind(code: &str, status: u16) -> ErrorKind {
     match code {
-        "invalid_grant" => ErrorKind::LoginRequired,
+        // expired_token: a device login ran out (RFC 8628 3.5): start again.
+        "invalid_grant" | "expired_token" => ErrorKind::LoginRequired,
+        "access_denied" => ErrorKind::Denied,
         "invalid_client"
         | "unauthorized_client"
         | "invalid_scope"

@@ -49,6 +49,7 @@ mod backoff;
 mod callback;
 mod client;
 pub mod config;
+mod device;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -70,13 +71,14 @@ pub use client::{Client, Tenant, TokenKind};
 pub use config::{
     ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings, SettingsBuilder,
 };
+pub use device::{DeviceAuthorization, DevicePoll};
 pub use error::{Error, ErrorKind, IdTokenProblem};
 pub use id_token::{IdToken, IdTokenClaims};
 pub use manager::{ManagerError, ManagerOptions, TokenManager};
 pub use metadata::ProviderMetadata;
 pub use protocol::{
-    ApiBaseUrl, AuthUrl, ClientAuthMethod, Clock, DiscoveryUrl, Endpoint, FixedClock, JwksUrl,
-    RevocationUrl, SystemClock, TenantsUrl, TokenUrl, UserinfoUrl,
+    ApiBaseUrl, AuthUrl, ClientAuthMethod, Clock, DeviceAuthUrl, DiscoveryUrl, Endpoint,
+    FixedClock, JwksUrl, RevocationUrl, SystemClock, TenantsUrl, TokenUrl, UserinfoUrl,
 };
 pub use providers::{Provider, ProviderPreset};
 pub use scope::{Scope, ScopeError, ScopePreset, Scopes, UnknownScopePreset};

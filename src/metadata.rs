@@ -11,7 +11,8 @@ use crate::config::{Discovery, Settings};
 use crate::error::Error;
 use crate::http;
 use crate::protocol::{
-    is_secure_url, AuthUrl, Endpoint, EndpointUrl, JwksUrl, RevocationUrl, TokenUrl, UserinfoUrl,
+    is_secure_url, AuthUrl, DeviceAuthUrl, Endpoint, EndpointUrl, JwksUrl, RevocationUrl, TokenUrl,
+    UserinfoUrl,
 };
 use crate::scope::Scopes;
 
@@ -30,6 +31,9 @@ pub struct ProviderMetadata {
     pub userinfo_endpoint: Option<UserinfoUrl>,
     /// JSON Web Key Set.
     pub jwks_uri: Option<JwksUrl>,
+    /// Device authorization endpoint (RFC 8628).
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<DeviceAuthUrl>,
     /// Introspection endpoint (RFC 7662).
     pub introspection_endpoint: Option<Url>,
     /// Scopes the provider supports, when it says.
@@ -59,6 +63,7 @@ impl ProviderMetadata {
             revocation_endpoint: e.revocation.clone(),
             userinfo_endpoint: e.userinfo.clone(),
             jwks_uri: e.jwks.clone(),
+            device_authorization_endpoint: e.device_authorization.clone(),
             ..ProviderMetadata::default()
         }
     }
@@ -82,6 +87,10 @@ impl ProviderMetadata {
     /// The JWKS URL, or an error that says how to configure it.
     pub fn jwks(&self) -> Result<&JwksUrl, Error> {
         required(&self.jwks_uri)
+    }
+    /// The device authorization endpoint, or an error that says how to configure it.
+    pub fn device_authorization(&self) -> Result<&DeviceAuthUrl, Error> {
+        required(&self.device_authorization_endpoint)
     }
 }
 
@@ -232,6 +241,13 @@ pub fn check_endpoints_are_secure(metadata: &ProviderMetadata) -> Result<(), Err
             metadata.userinfo_endpoint.as_ref().map(|u| u.url()),
         ),
         (Endpoint::Jwks, metadata.jwks_uri.as_ref().map(|u| u.url())),
+        (
+            Endpoint::DeviceAuthorization,
+            metadata
+                .device_authorization_endpoint
+                .as_ref()
+                .map(|u| u.url()),
+        ),
     ];
     for (endpoint, url) in all {
         if let Some(url) = url {
@@ -259,6 +275,10 @@ fn apply_configured_endpoints(metadata: &mut ProviderMetadata, settings: &Settin
     lay(&mut metadata.revocation_endpoint, &e.revocation);
     lay(&mut metadata.userinfo_endpoint, &e.userinfo);
     lay(&mut metadata.jwks_uri, &e.jwks);
+    lay(
+        &mut metadata.device_authorization_endpoint,
+        &e.device_authorization,
+    );
 }
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ impl SettingsBuilder {
             userinfo: userinfo.map(str::to_owned),
             jwks: jwks.map(str::to_owned),
             tenants: self.draft.endpoints.tenants.take(),
+            device_authorization: self.draft.endpoints.device_authorization.take(),
         };
         self
     }
@@ -111,6 +112,11 @@ impl SettingsBuilder {
     /// Xero, pointed at a sandbox).
     pub fn tenants_endpoint(mut self, url: impl Into<String>) -> Self {
         self.draft.endpoints.tenants = Some(url.into());
+        self
+    }
+    /// Sets the device authorization endpoint (RFC 8628), where it is not discovered.
+    pub fn device_authorization_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.draft.endpoints.device_authorization = Some(url.into());
         self
     }
     /// Sets the base URL of the provider's API (default: the provider preset's).

@@ -37,8 +37,8 @@ pub use builder::SettingsBuilder;
 pub use problem::{ConfigError, ConfigProblem};
 
 use crate::protocol::{
-    is_secure_url, ApiBaseUrl, AuthUrl, DiscoveryUrl, JwksUrl, RevocationUrl, TenantsUrl, TokenUrl,
-    UserinfoUrl,
+    is_secure_url, ApiBaseUrl, AuthUrl, DeviceAuthUrl, DiscoveryUrl, JwksUrl, RevocationUrl,
+    TenantsUrl, TokenUrl, UserinfoUrl,
 };
 pub use crate::protocol::{
     ClientAuthMethod, CLIENT_SECRET_VAR, CONFIG_DIR_VAR, ENV_PREFIX, ENV_VAR,
@@ -63,6 +63,9 @@ pub struct Endpoints {
     /// Where the login's tenants are listed (Xero's connections); defaults to the
     /// provider preset's.
     pub tenants: Option<TenantsUrl>,
+    /// Device authorization endpoint (RFC 8628), for logins on machines without a
+    /// browser.
+    pub device_authorization: Option<DeviceAuthUrl>,
 }
 
 /// Where provider metadata comes from.

@@ -50,6 +50,7 @@ pub(super) struct RawEndpoints {
     pub userinfo: Option<String>,
     pub jwks: Option<String>,
     pub tenants: Option<String>,
+    pub device_authorization: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,8 +13,8 @@ use super::raw::{Draft, Given, RawEndpoints};
 use super::{Discovery, Endpoints, Settings};
 use crate::protocol::{
     is_protocol_param, is_secret_param, is_secure_url, ApiBaseUrl, AuthUrl, ClientAuthMethod,
-    DiscoveryUrl, JwksUrl, RevocationUrl, TenantsUrl, TokenUrl, UserinfoUrl, CLIENT_SECRET_VAR,
-    ENV_PREFIX,
+    DeviceAuthUrl, DiscoveryUrl, JwksUrl, RevocationUrl, TenantsUrl, TokenUrl, UserinfoUrl,
+    CLIENT_SECRET_VAR, ENV_PREFIX,
 };
 use crate::providers::{self, Provider, ProviderPreset};
 use crate::scope::{ScopePreset, Scopes};
@@ -247,6 +247,9 @@ fn check_endpoints(
             .secure_url("endpoints.tenants", raw.tenants)
             .map(TenantsUrl::new)
             .or_else(|| TenantsUrl::parse(preset?.quirks.tenants.as_ref()?.url).ok()),
+        device_authorization: c
+            .secure_url("endpoints.device_authorization", raw.device_authorization)
+            .map(DeviceAuthUrl::new),
     };
     if *discovery == Discovery::Off {
         for (key, present) in [

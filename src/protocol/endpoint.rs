@@ -25,6 +25,8 @@ pub enum Endpoint {
     Userinfo,
     /// Where a provider lists the tenants of a login (Xero's `/connections`).
     Tenants,
+    /// The device authorization endpoint (RFC 8628).
+    DeviceAuthorization,
     /// The provider's API (for example lexoffice's `/v1/profile`).
     Api,
 }
@@ -39,6 +41,7 @@ impl Endpoint {
             Endpoint::Userinfo => Some("userinfo"),
             Endpoint::Jwks => Some("jwks"),
             Endpoint::Tenants => Some("tenants"),
+            Endpoint::DeviceAuthorization => Some("device_authorization"),
             Endpoint::Discovery | Endpoint::Api => None,
         }
     }
@@ -54,6 +57,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Revocation => "revocation endpoint",
             Endpoint::Userinfo => "userinfo endpoint",
             Endpoint::Tenants => "tenants endpoint",
+            Endpoint::DeviceAuthorization => "device authorization endpoint",
             Endpoint::Api => "API",
         })
     }
@@ -148,6 +152,10 @@ endpoint_url!(
 endpoint_url!(
     /// Where a provider lists a login's tenants (Xero's connections).
     TenantsUrl => Endpoint::Tenants
+);
+endpoint_url!(
+    /// The device authorization endpoint's URL (RFC 8628 3.1).
+    DeviceAuthUrl => Endpoint::DeviceAuthorization
 );
 endpoint_url!(
     /// The URL of a discovery document.

@@ -14,8 +14,8 @@ pub use client_auth::ClientAuthMethod;
 pub(crate) use clock::{add as time_add, system as system_clock, within, SharedClock};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use endpoint::{
-    ApiBaseUrl, AuthUrl, DiscoveryUrl, Endpoint, EndpointUrl, JwksUrl, RevocationUrl, TenantsUrl,
-    TokenUrl, UserinfoUrl,
+    ApiBaseUrl, AuthUrl, DeviceAuthUrl, DiscoveryUrl, Endpoint, EndpointUrl, JwksUrl,
+    RevocationUrl, TenantsUrl, TokenUrl, UserinfoUrl,
 };
 pub use env_vars::{CLIENT_SECRET_VAR, CONFIG_DIR_VAR, ENV_PREFIX, ENV_VAR, STORE_KEY_VAR};
 pub use params::{is_protocol_param, is_secret_param};
