@@ -21,7 +21,10 @@ Exit codes:
 
 Environment:
   LEXOFFICE_LOGIN_ENV            default for --env
-  LEXOFFICE_LOGIN_PROFILE        default for --profile
+  LEXOFFICE_LOGIN_PROFILE        default for --profile (--login)
+  LEXOFFICE_LOGIN_USER_CONFIG    the file of named logins (default:
+                                 $XDG_CONFIG_HOME/lexoffice-login/config.toml)
+  RUST_LOG                       log filter (like -v; e.g. RUST_LOG=lexoffice_login=debug)
   LEXOFFICE_LOGIN_PROVIDER       default for --provider
   LEXOFFICE_LOGIN_CLIENT_ID, LEXOFFICE_LOGIN_CLIENT_SECRET, LEXOFFICE_LOGIN_ISSUER,
   LEXOFFICE_LOGIN_REDIRECT_URI, ... settings (see the README), over the config files
@@ -29,7 +32,10 @@ Environment:
   LEXOFFICE_LOGIN_STORE_DIR      where logins are stored (default: the user's
                                  config directory, lexoffice-login/tokens)
   LEXOFFICE_LOGIN_STORE_KEY      encrypts stored logins: 32 random bytes in base64
-                                 (openssl rand -base64 32)";
+                                 (openssl rand -base64 32)
+
+With --json, data goes to stdout and an error to stderr as one line of JSON:
+  {\"error\": {\"message\": \"...\", \"hint\": \"...\", \"kind\": \"login_required\", \"exit\": 3}}";
 
 /// Log in to lexoffice (Lexware Office) and other OpenID Connect / OAuth 2.0 providers
 /// from the command line, and hand fresh access tokens to scripts.
@@ -58,19 +64,21 @@ pub struct Global {
         long,
         global = true,
         env = "LEXOFFICE_LOGIN_ENV",
-        default_value = "local",
         value_parser = name_parser("environment"),
         value_name = "ENV"
     )]
-    pub env: String,
+    pub env: Option<String>,
 
     /// Which login to use: several logins of one environment live side by side, one per
-    /// profile.
+    /// profile. A login named in the user config file (`[logins.NAME]`) brings its
+    /// provider, environment, client and scopes.
     #[arg(
         long,
+        visible_alias = "login",
         global = true,
         env = "LEXOFFICE_LOGIN_PROFILE",
         default_value = "default",
+        add = clap_complete::ArgValueCandidates::new(crate::logins::completion_candidates),
         value_parser = name_parser("profile"),
         value_name = "NAME"
     )]
@@ -91,9 +99,15 @@ pub struct Global {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Print data as JSON (status, whoami, discover, sandbox).
+    /// Print data as JSON on stdout; errors go to stderr as one JSON line
+    /// (`{"error": {"message", "hint", "kind", "exit"}}`).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Log what happens on stderr: -v info, -vv debug, -vvv trace (the library's and this
+    /// command's events; secrets are never logged). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The commands.
@@ -113,16 +127,24 @@ pub enum Command {
     /// For scripts: `curl -H "Authorization: Bearer $(lexoffice-login token)" ...`.
     /// A token that is still fresh is printed without contacting the provider.
     #[command(after_help = EXIT_CODES)]
-    Token,
+    Token(TokenArgs),
 
     /// Show who is logged in: the ID token's claims, or the provider's API (lexoffice: /v1/profile).
     #[command(after_help = EXIT_CODES)]
     Whoami(WhoamiArgs),
 
-    /// Show whether a login is stored, when it expires, its scopes and where it is kept
-    /// (never a token). Exits 3 when not logged in.
+    /// Show whether a login is stored and whether the provider still accepts it.
+    ///
+    /// Asks the provider (userinfo where it has one, else a refresh) unless --offline;
+    /// shows when the login expires, its scopes and where it is kept (never a token).
+    /// Exits 0 when the login is accepted, 3 when it must be made again, 4 when the
+    /// provider cannot be reached.
     #[command(after_help = EXIT_CODES)]
-    Status,
+    Status(StatusArgs),
+
+    /// List every stored login (same as `status --all`).
+    #[command(after_help = EXIT_CODES)]
+    List,
 
     /// Revoke the login at the provider, then delete it here.
     ///
@@ -139,9 +161,46 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Sandbox(SandboxArgs),
 
-    /// Print a shell completion script: `lexoffice-login completions bash > ...`.
+    /// Print a shell completion script: `source <(lexoffice-login completions bash)`.
+    ///
+    /// The script asks `lexoffice-login` itself for candidates, so stored logins and the
+    /// user config file's named logins complete after --profile / --login.
     #[command(after_help = EXIT_CODES)]
     Completions(CompletionsArgs),
+
+    /// Print the manual page (roff): `lexoffice-login man | man -l -`.
+    #[command(after_help = EXIT_CODES)]
+    Man,
+}
+
+/// `token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Refresh now, even if the stored access token is still fresh (for when an API
+    /// refused it).
+    #[arg(long)]
+    pub force_refresh: bool,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Do not ask the provider; show only what is stored.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Show every stored login (all environments, providers and profiles), offline.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Where `login` keeps the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// A file in the store directory (encrypted with LEXOFFICE_LOGIN_STORE_KEY).
+    File,
+    /// The operating system's keyring (Linux: the kernel keyring).
+    Keyring,
 }
 
 /// `login`.
@@ -157,6 +216,22 @@ pub struct LoginArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+
+    /// The scopes to ask for, instead of the configured ones: names separated by spaces
+    /// or commas ("openid profile.read"), or a scope preset's name (sign-in,
+    /// read-only-bookkeeping, invoicing, full-access).
+    #[arg(long, value_name = "SCOPES")]
+    pub scopes: Option<String>,
+
+    /// Copy-paste login for SSH sessions without port forwarding: print the login URL,
+    /// open it in any browser, then paste the address the browser was sent back to (even
+    /// if it shows an error page) on stdin.
+    #[arg(long, conflicts_with = "no_browser")]
+    pub paste: bool,
+
+    /// Where to keep the login (default: file, or the named login's `store`).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub store: Option<StoreKind>,
 }
 
 /// `whoami`.

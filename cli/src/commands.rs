@@ -3,30 +3,56 @@
 use chrono::Utc;
 use lexoffice_login::api::{ApiClient, LexofficeProfile};
 use lexoffice_login::providers::Provider;
-use lexoffice_login::store::{FileStore, TokenStore};
-use lexoffice_login::{Endpoint, Error, Settings, TokenKind, TokenSet};
-use serde_json::{json, Value};
+use lexoffice_login::store::{Encryption, StoreError, TokenStore};
+use lexoffice_login::{Endpoint, Error, ErrorKind, Settings, TokenKind, TokenSet};
+use serde_json::{json, Map, Value};
 
-use crate::args::{LogoutArgs, WhoamiArgs};
-use crate::context::{encryption_words, manager_options, warn_if_unencrypted, Ctx};
+use crate::args::{LogoutArgs, StatusArgs, TokenArgs, WhoamiArgs};
+use crate::context::{encryption_words, manager_options, AnyStore, Ctx};
 use crate::error::{CliError, Exit};
 use crate::{errln, outln};
 
-/// The stored login, or "not logged in" (exit 3).
-async fn stored_login(ctx: &Ctx, store: &FileStore) -> Result<TokenSet, CliError> {
-    match store.load(&ctx.key()).await? {
-        Some(tokens) => Ok(tokens),
-        None => Err(not_logged_in(ctx, store)),
+/// The stored login, or "not logged in" (exit 3); a damaged one is exit 3 too, with the
+/// file named and `logout --force` to remove it.
+async fn stored_login(ctx: &Ctx, store: &AnyStore) -> Result<TokenSet, CliError> {
+    match store.load(&ctx.key()).await {
+        Ok(Some(tokens)) => Ok(tokens),
+        Ok(None) => Err(not_logged_in(ctx, store)),
+        Err(e) => Err(store_error(ctx, e)),
     }
 }
 
-fn not_logged_in(ctx: &Ctx, store: &FileStore) -> CliError {
+/// A store error with what to do: a damaged login is removed by `logout --force`.
+fn store_error(ctx: &Ctx, e: StoreError) -> CliError {
+    let damaged = matches!(
+        e,
+        StoreError::Corrupt { .. }
+            | StoreError::UnsupportedFormat { .. }
+            | StoreError::PlaintextRefused { .. }
+    );
+    let err = CliError::from(e);
+    if damaged {
+        err.hint(format!(
+            "`{}` removes it; then `{}`",
+            ctx.command("logout --force"),
+            ctx.command("login")
+        ))
+    } else {
+        err
+    }
+}
+
+fn not_logged_in(ctx: &Ctx, store: &AnyStore) -> CliError {
     CliError::new(
         Exit::LoginRequired,
         format!(
             "not logged in ({}): no login is stored in {}",
             ctx.key(),
-            store.dir().display()
+            if store.is_keyring() {
+                store.location(&ctx.key())
+            } else {
+                store.files().dir().display().to_string()
+            }
         ),
     )
     .hint(ctx.login_hint())
@@ -37,15 +63,29 @@ fn not_logged_in(ctx: &Ctx, store: &FileStore) -> CliError {
 /// Fast path: a stored token outside the refresh margin is printed without loading the
 /// settings or contacting the provider. Otherwise the client is made (discovery) and the
 /// token manager refreshes, storing the rotated refresh token before printing.
-pub async fn token(ctx: &Ctx) -> Result<(), CliError> {
-    let store = ctx.store()?;
+pub async fn token(ctx: &Ctx, args: &TokenArgs) -> Result<(), CliError> {
+    let store = ctx.login_store(None)?;
     let stored = stored_login(ctx, &store).await?;
+    // The settings are read (no network) so that a login made with another issuer or
+    // client is never handed out for this configuration.
+    let settings = ctx.settings()?;
+    ctx.check_origin(&settings, &stored)?;
     let options = manager_options();
+    if args.force_refresh {
+        let client = ctx.client(settings).await?;
+        let manager = ctx.manager(client, store);
+        let token = manager
+            .force_refresh()
+            .await
+            .map_err(|e| ctx.with_hint(e.into()))?;
+        tracing::info!("refreshed on request (--force-refresh)");
+        return outln!("{}", token.secret());
+    }
     if !stored.expires_within(stored.refresh_margin(options.refresh_margin)) {
+        tracing::debug!("the stored access token is fresh; printed without asking the provider");
         return outln!("{}", stored.access_token.secret());
     }
 
-    let settings = ctx.settings()?;
     let client = match ctx.client(settings).await {
         Ok(client) => client,
         // The provider is down but the token has not expired yet: it still works.
@@ -147,9 +187,18 @@ fn sandbox_base(settings: &Settings, applies: bool) -> Option<String> {
 
 /// `whoami`: the stored ID token's claims, else (or with `--api`) the provider's API.
 pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
-    let store = ctx.store()?;
+    let store = ctx.login_store(None)?;
     if !args.api {
         let stored = stored_login(ctx, &store).await?;
+        let profile_claims = stored
+            .id_token_claims()
+            .is_some_and(|c| c.string("name").is_some() || c.string("email").is_some());
+        if stored.id_token_claims().is_some() && !profile_claims {
+            // An ID token without profile claims: the provider's userinfo has them.
+            if let Some(claims) = userinfo_claims(ctx, &store, &stored).await? {
+                return print_userinfo(ctx, &claims);
+            }
+        }
         if let Some(claims) = stored.id_token_claims() {
             if ctx.json {
                 let claims = serde_json::to_value(claims).unwrap_or(Value::Null);
@@ -176,9 +225,8 @@ pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
 
     let settings = ctx.settings()?;
     let target = api_target(ctx, &settings, args)?;
-    if args.api {
-        stored_login(ctx, &store).await?;
-    }
+    let stored = stored_login(ctx, &store).await?;
+    ctx.check_origin(&settings, &stored)?;
     let client = ctx.client(settings).await?;
     let http = client.http_client().clone();
     let manager = ctx.manager(client, store);
@@ -234,28 +282,165 @@ pub async fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<(), CliError> {
     outln!("  {:<13} GET {base}/{path}", "source")
 }
 
+/// The provider's userinfo claims for this login (the access token refreshed if
+/// needed), or `None` when the provider has no userinfo endpoint.
+async fn userinfo_claims(
+    ctx: &Ctx,
+    store: &AnyStore,
+    stored: &TokenSet,
+) -> Result<Option<Map<String, Value>>, CliError> {
+    let settings = ctx.settings()?;
+    ctx.check_origin(&settings, stored)?;
+    let client = ctx.client(settings).await?;
+    if client.metadata().userinfo_endpoint.is_none() {
+        return Ok(None);
+    }
+    let manager = ctx.manager(client.clone(), store.clone());
+    manager
+        .access_token()
+        .await
+        .map_err(|e| ctx.with_hint(e.into()))?;
+    let current = manager.current().unwrap_or_else(|| stored.clone());
+    let claims = client
+        .userinfo(&current)
+        .await
+        .map_err(|e| ctx.with_hint(e.into()))?;
+    Ok(Some(claims))
+}
+
+fn print_userinfo(ctx: &Ctx, claims: &Map<String, Value>) -> Result<(), CliError> {
+    if ctx.json {
+        return print_json(&json!({
+            "source": "userinfo",
+            "subject": claims.get("sub"),
+            "claims": claims,
+        }));
+    }
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+    outln!("{}", text("sub").unwrap_or_default())?;
+    for name in ["name", "email"] {
+        if let Some(v) = text(name) {
+            outln!("  {name:<8} {v}")?;
+        }
+    }
+    outln!(
+        "  {:<8} the provider's userinfo (the ID token of {} has no name or email)",
+        "source",
+        ctx.key()
+    )
+}
+
 fn print_json(value: &Value) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::new(Exit::Error, format!("could not write JSON: {e}")))?;
     outln!("{text}")
 }
 
-/// `status`: what is stored, never a token. Exits 3 when not logged in.
-pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
-    let store = ctx.store()?;
-    warn_if_unencrypted(&store);
+/// What the provider said of the login.
+enum Online {
+    /// `status --offline`.
+    Skipped,
+    /// Accepted, checked through `via` (userinfo, refresh).
+    Accepted(&'static str),
+    /// Not accepted (or not checkable): the error.
+    Failed(CliError),
+}
+
+/// Asks the provider whether it still accepts the login: userinfo where it has one
+/// (after a refresh if the access token has expired), else a refresh by the token
+/// manager (`force_refresh`), which stores the rotated tokens.
+async fn check_online(
+    ctx: &Ctx,
+    store: &AnyStore,
+    stored: &TokenSet,
+) -> Result<&'static str, CliError> {
+    let settings = ctx.settings()?;
+    ctx.check_origin(&settings, stored)?;
+    let client = ctx.client(settings).await?;
+    let manager = ctx.manager(client.clone(), store.clone());
+    let hint = |e: lexoffice_login::ManagerError| ctx.with_hint(e.into());
+    if client.metadata().userinfo_endpoint.is_some() {
+        manager.access_token().await.map_err(hint)?;
+        let current = manager.current().unwrap_or_else(|| stored.clone());
+        match client.userinfo(&current).await {
+            Ok(_) => return Ok("userinfo"),
+            Err(e) if e.kind() == ErrorKind::ProviderUnavailable => {
+                return Err(ctx.with_hint(e.into()))
+            }
+            Err(e) => {
+                // The access token was refused: a refresh tells whether the login is.
+                tracing::debug!(error = %e, "userinfo refused the access token; refreshing");
+                if current.refresh_token.is_none() {
+                    return Err(ctx.with_hint(CliError::new(
+                        Exit::LoginRequired,
+                        format!("the provider no longer accepts the access token ({e}) and there is no refresh token"),
+                    )));
+                }
+                manager.force_refresh().await.map_err(hint)?;
+                let current = manager.current().unwrap_or_else(|| stored.clone());
+                return match client.userinfo(&current).await {
+                    Ok(_) => Ok("userinfo, after a refresh"),
+                    Err(e) => Err(ctx.with_hint(e.into())),
+                };
+            }
+        }
+    }
+    if stored.refresh_token.is_none() {
+        return Err(CliError::new(
+            Exit::LoginRequired,
+            "the provider has no userinfo endpoint and the login has no refresh token, so it cannot be checked; log in again when the access token expires".to_owned(),
+        ));
+    }
+    manager.force_refresh().await.map_err(hint)?;
+    Ok("refresh")
+}
+
+/// `status`: what is stored (never a token), and whether the provider still accepts it.
+/// Exits 0 when accepted (or stored, with --offline), 3 when a login is needed, 4 when
+/// the provider cannot be reached.
+pub async fn status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CliError> {
+    let store = ctx.login_store(None)?;
+    let files = store.files().clone();
     let key = ctx.key();
-    let path = store.path_for(&key);
+    let location = store.location(&key);
     // What the file is, not what the store's key would make of the next save.
-    let file = store.file_encryption(&key).await?;
-    let actual = file.unwrap_or(store.encryption());
-    let encrypted = !matches!(actual, lexoffice_login::store::Encryption::None);
-    let stored = store.load(&key).await?;
+    let actual = if store.is_keyring() {
+        None
+    } else {
+        Some(
+            files
+                .file_encryption(&key)
+                .await?
+                .unwrap_or(files.encryption()),
+        )
+    };
+    let enc_words = match actual {
+        Some(e) => encryption_words(e),
+        None => "the keyring encrypts it",
+    };
+    let encrypted = !matches!(actual, Some(Encryption::None));
     let store_json = json!({
-        "path": path.display().to_string(),
-        "dir": store.dir().display().to_string(),
+        "path": location,
+        "dir": files.dir().display().to_string(),
+        "kind": if store.is_keyring() { "keyring" } else { "file" },
         "encrypted": encrypted,
     });
+    let stored = match store.load(&key).await {
+        Ok(s) => s,
+        Err(e) => {
+            let e = store_error(ctx, e);
+            if ctx.json {
+                print_json(&json!({
+                    "logged_in": false, "damaged": true, "env": ctx.env, "profile": ctx.profile,
+                    "store": store_json, "problem": e.message,
+                }))?;
+            } else {
+                outln!("Login {key} is damaged.")?;
+                outln!("  {:<14} {location}", "store")?;
+            }
+            return Err(e);
+        }
+    };
 
     let Some(tokens) = stored else {
         if ctx.json {
@@ -267,28 +452,49 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
             }))?;
         } else {
             outln!("Not logged in ({key}).")?;
-            outln!(
-                "  {:<14} {} ({})",
-                "store",
-                path.display(),
-                encryption_words(actual)
-            )?;
+            outln!("  {:<14} {location} ({enc_words})", "store")?;
         }
         return Err(not_logged_in(ctx, &store));
+    };
+
+    let online = if args.offline {
+        Online::Skipped
+    } else {
+        match check_online(ctx, &store, &tokens).await {
+            Ok(via) => Online::Accepted(via),
+            Err(e) => Online::Failed(e),
+        }
+    };
+    // A check may have refreshed: show what is stored now.
+    let tokens = match (&online, store.load(&key).await) {
+        (Online::Accepted(_), Ok(Some(t))) => t,
+        _ => tokens,
     };
 
     let now = Utc::now();
     let claims = tokens.id_token_claims();
     let expires_in = tokens.expires_at.map(|at| (at - now).num_seconds());
+    let origin = tokens.origin.as_ref();
+    let provider_json = match &online {
+        Online::Skipped => json!({ "checked": false }),
+        Online::Accepted(via) => json!({ "checked": true, "accepted": true, "via": via }),
+        Online::Failed(e) => json!({
+            "checked": true,
+            "accepted": if e.exit == Exit::LoginRequired { json!(false) } else { Value::Null },
+            "error": e.message,
+            "exit": e.exit as u8,
+        }),
+    };
     if ctx.json {
-        return print_json(&json!({
+        print_json(&json!({
             "logged_in": true,
             "env": ctx.env,
             "profile": ctx.profile,
             "subject": claims.map(|c| c.sub.clone()),
             "name": claims.and_then(|c| c.string("name")),
             "email": claims.and_then(|c| c.string("email")),
-            "issuer": claims.map(|c| c.iss.clone()),
+            "issuer": origin.map(|o| o.issuer.clone()).or_else(|| claims.map(|c| c.iss.clone())),
+            "client_id": origin.map(|o| o.client_id.clone()),
             "scopes": tokens.scopes.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>(),
             "token_type": tokens.token_type,
             "expires_at": tokens.expires_at.map(|t| t.to_rfc3339()),
@@ -297,76 +503,198 @@ pub async fn status(ctx: &Ctx) -> Result<(), CliError> {
             "refresh_token": tokens.refresh_token.is_some(),
             "obtained_at": tokens.obtained_at.to_rfc3339(),
             "store": store_json,
+            "provider_check": provider_json,
+        }))?;
+    } else {
+        outln!("Logged in ({key}).")?;
+        if let Some(c) = claims {
+            let name = match (c.string("name"), c.string("email")) {
+                (Some(n), Some(e)) => format!(" ({n} <{e}>)"),
+                (Some(n), None) => format!(" ({n})"),
+                (None, Some(e)) => format!(" (<{e}>)"),
+                (None, None) => String::new(),
+            };
+            outln!("  {:<14} {}{name}", "subject", c.sub)?;
+        } else {
+            outln!(
+                "  {:<14} unknown (no ID token; `{}` asks the API)",
+                "subject",
+                ctx.command("whoami")
+            )?;
+        }
+        match (origin, claims) {
+            (Some(o), _) => outln!("  {:<14} {} (client {})", "issuer", o.issuer, o.client_id)?,
+            (None, Some(c)) => outln!("  {:<14} {}", "issuer", c.iss)?,
+            (None, None) => {}
+        }
+        outln!("  {:<14} {}", "scopes", tokens.scopes)?;
+        let expiry = match (tokens.expires_at, expires_in) {
+            (Some(at), Some(secs)) if secs > 0 => {
+                format!("{} (in {secs} s)", at.format("%Y-%m-%d %H:%M:%S UTC"))
+            }
+            (Some(at), _) => format!(
+                "{} (expired{})",
+                at.format("%Y-%m-%d %H:%M:%S UTC"),
+                if tokens.refresh_token.is_some() {
+                    "; the next `token` refreshes it"
+                } else {
+                    ""
+                }
+            ),
+            _ => "unknown (the provider gave no lifetime)".to_owned(),
+        };
+        outln!("  {:<14} {expiry}", "access token")?;
+        outln!(
+            "  {:<14} {}",
+            "refresh token",
+            if tokens.refresh_token.is_some() {
+                "stored"
+            } else {
+                "none (log in again when the access token expires)"
+            }
+        )?;
+        outln!(
+            "  {:<14} {}",
+            "obtained",
+            tokens.obtained_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )?;
+        outln!("  {:<14} {location} ({enc_words})", "store")?;
+        match &online {
+            Online::Skipped => outln!("  {:<14} not asked (--offline)", "provider")?,
+            Online::Accepted(via) => {
+                outln!("  {:<14} accepts the login (checked: {via})", "provider")?
+            }
+            Online::Failed(e) if e.exit == Exit::LoginRequired => outln!(
+                "  {:<14} no longer accepts the login: log in again",
+                "provider"
+            )?,
+            Online::Failed(e) if e.exit == Exit::Provider => outln!(
+                "  {:<14} could not be reached; the login was not checked",
+                "provider"
+            )?,
+            Online::Failed(_) => outln!("  {:<14} the check failed (see below)", "provider")?,
+        }
+    }
+    match online {
+        Online::Failed(e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `list` / `status --all`: every login in the store directory, offline.
+pub async fn list(ctx: &Ctx) -> Result<(), CliError> {
+    let files = ctx.store()?;
+    let entries = crate::logins::stored_logins(files.dir());
+    let mut rows = Vec::new();
+    for entry in &entries {
+        let store = if entry.keyring {
+            match lexoffice_login::store::KeyringStore::builder()
+                .lock_dir(files.dir().to_owned())
+                .build()
+            {
+                Ok(k) => AnyStore::Keyring {
+                    keyring: k,
+                    files: files.clone(),
+                },
+                Err(_) => AnyStore::File(files.clone()),
+            }
+        } else {
+            AnyStore::File(files.clone())
+        };
+        let encryption = if entry.keyring {
+            None
+        } else {
+            files.file_encryption(&entry.key).await.ok().flatten()
+        };
+        let loaded = store.load(&entry.key).await;
+        let (state, subject, issuer, expires_at) = match &loaded {
+            Ok(Some(t)) => (
+                if t.is_expired() && t.refresh_token.is_none() {
+                    "expired"
+                } else {
+                    "stored"
+                },
+                t.id_token_claims().map(|c| c.sub.clone()),
+                t.origin
+                    .as_ref()
+                    .map(|o| o.issuer.clone())
+                    .or_else(|| t.id_token_claims().map(|c| c.iss.clone())),
+                t.expires_at,
+            ),
+            Ok(None) => ("missing", None, None, None),
+            Err(_) => ("damaged", None, None, None),
+        };
+        rows.push(json!({
+            "env": entry.key.env,
+            "profile": entry.key.profile,
+            "state": state,
+            "subject": subject,
+            "issuer": issuer,
+            "expires_at": expires_at.map(|t| t.to_rfc3339()),
+            "store": if entry.keyring { "keyring" } else { "file" },
+            "encrypted": match encryption { Some(Encryption::None) => json!(false), Some(_) => json!(true), None => Value::Null },
+            "path": entry.path.display().to_string(),
+            "problem": loaded.err().map(|e| e.to_string()),
         }));
     }
-
-    outln!("Logged in ({key}).")?;
-    if let Some(c) = claims {
-        let name = match (c.string("name"), c.string("email")) {
-            (Some(n), Some(e)) => format!(" ({n} <{e}>)"),
-            (Some(n), None) => format!(" ({n})"),
-            (None, Some(e)) => format!(" (<{e}>)"),
-            (None, None) => String::new(),
+    if ctx.json {
+        return print_json(&json!({ "dir": files.dir().display().to_string(), "logins": rows }));
+    }
+    if rows.is_empty() {
+        return outln!("No logins are stored in {}.", files.dir().display());
+    }
+    outln!(
+        "{:<24} {:<10} {:<8} {:<20} {}",
+        "LOGIN (env/profile)",
+        "STATE",
+        "STORE",
+        "SUBJECT",
+        "ISSUER"
+    )?;
+    for r in &rows {
+        let text = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+        let store = match (text("store").as_str(), r["encrypted"].as_bool()) {
+            ("keyring", _) => "keyring".to_owned(),
+            (_, Some(false)) => "file".to_owned(),
+            _ => "file+enc".to_owned(),
         };
-        outln!("  {:<14} {}{name}", "subject", c.sub)?;
-        outln!("  {:<14} {}", "issuer", c.iss)?;
-    } else {
         outln!(
-            "  {:<14} unknown (no ID token; `{}` asks the API)",
-            "subject",
-            ctx.command("whoami")
+            "{:<24} {:<10} {:<8} {:<20} {}",
+            format!("{}/{}", text("env"), text("profile")),
+            text("state"),
+            store,
+            text("subject"),
+            text("issuer")
         )?;
     }
-    outln!("  {:<14} {}", "scopes", tokens.scopes)?;
-    let expiry = match (tokens.expires_at, expires_in) {
-        (Some(at), Some(secs)) if secs > 0 => {
-            format!("{} (in {secs} s)", at.format("%Y-%m-%d %H:%M:%S UTC"))
-        }
-        (Some(at), _) => format!(
-            "{} (expired{})",
-            at.format("%Y-%m-%d %H:%M:%S UTC"),
-            if tokens.refresh_token.is_some() {
-                "; the next `token` refreshes it"
-            } else {
-                ""
-            }
-        ),
-        _ => "unknown (the provider gave no lifetime)".to_owned(),
-    };
-    outln!("  {:<14} {expiry}", "access token")?;
     outln!(
-        "  {:<14} {}",
-        "refresh token",
-        if tokens.refresh_token.is_some() {
-            "stored"
-        } else {
-            "none (log in again when the access token expires)"
-        }
-    )?;
-    outln!(
-        "  {:<14} {}",
-        "obtained",
-        tokens.obtained_at.format("%Y-%m-%d %H:%M:%S UTC")
-    )?;
-    outln!(
-        "  {:<14} {} ({})",
-        "store",
-        path.display(),
-        encryption_words(actual)
+        "(in {}; `status --profile NAME` checks one with its provider)",
+        files.dir().display()
     )
 }
 
 /// `logout`: revoke at the provider, then delete here. If revocation fails, the login is
 /// kept (so that it can be revoked later) unless `--force`.
 pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
-    let store = ctx.store()?;
+    let store = ctx.login_store(None)?;
     let key = ctx.key();
-    let path = store.path_for(&key);
+    let path = store.location(&key);
     // No refresh of this login may run (and rotate its refresh token) meanwhile.
     let _guard = store.lock_refresh(&key).await?;
-    let Some(tokens) = store.load(&key).await? else {
-        errln!("Not logged in ({key}); nothing to do.");
-        return Ok(());
+    let tokens = match store.load(&key).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            errln!("Not logged in ({key}); nothing to do.");
+            return Ok(());
+        }
+        Err(e) if args.force => {
+            // A damaged login cannot be revoked (its tokens cannot be read): remove it.
+            errln!("warning: the stored login could not be read: {e}");
+            remove_damaged(&store, &key).await?;
+            errln!("Removed the damaged login ({key}) from {path} (--force).");
+            return Ok(());
+        }
+        Err(e) => return Err(store_error(ctx, e)),
     };
 
     let revoked = revoke(ctx, &tokens).await;
@@ -375,16 +703,14 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
         Ok(()) => {
             store.delete(&key).await?;
             errln!(
-                "Logged out ({key}): the login was revoked at the provider and deleted from {}.",
-                path.display()
+                "Logged out ({key}): the login was revoked at the provider and deleted from {path}."
             );
             Ok(())
         }
         Err(Revoke::NoEndpoint) => {
             store.delete(&key).await?;
             errln!(
-                "Logged out ({key}): deleted from {}. The provider has no revocation endpoint, so {kept_valid}.",
-                path.display()
+                "Logged out ({key}): deleted from {path}. The provider has no revocation endpoint, so {kept_valid}."
             );
             Ok(())
         }
@@ -392,8 +718,7 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
             store.delete(&key).await?;
             errln!("warning: the login could not be revoked: {}", e.message);
             errln!(
-                "Deleted the login ({key}) from {} without revoking it (--force): {kept_valid}.",
-                path.display()
+                "Deleted the login ({key}) from {path} without revoking it (--force): {kept_valid}."
             );
             Ok(())
         }
@@ -404,8 +729,7 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
                 .unwrap_or_else(|| "try again later".to_owned());
             Err(CliError {
                 message: format!(
-                    "could not revoke the login at the provider, so it was kept in {}: {}",
-                    path.display(),
+                    "could not revoke the login at the provider, so it was kept in {path}: {}",
                     e.message
                 ),
                 hint: Some(format!(
@@ -418,6 +742,26 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
     }
 }
 
+/// Removes a login whose file cannot be read.
+async fn remove_damaged(
+    store: &AnyStore,
+    key: &lexoffice_login::store::StoreKey,
+) -> Result<(), CliError> {
+    match store.delete(key).await {
+        Ok(()) => Ok(()),
+        Err(_) if !store.is_keyring() => {
+            let path = store.files().path_for(key);
+            std::fs::remove_file(&path).map_err(|e| {
+                CliError::new(
+                    Exit::Error,
+                    format!("could not remove {}: {e}", path.display()),
+                )
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 enum Revoke {
     NoEndpoint,
     Failed(CliError),
@@ -427,6 +771,8 @@ enum Revoke {
 /// access token when there is none.
 async fn revoke(ctx: &Ctx, tokens: &TokenSet) -> Result<(), Revoke> {
     let settings = ctx.settings().map_err(Revoke::Failed)?;
+    ctx.check_origin(&settings, tokens)
+        .map_err(Revoke::Failed)?;
     let client = ctx.client(settings).await.map_err(Revoke::Failed)?;
     let kind = if tokens.refresh_token.is_some() {
         TokenKind::Refresh

@@ -7,11 +7,14 @@ use std::path::PathBuf;
 
 use lexoffice_login::protocol::{CLIENT_SECRET_VAR, ENV_PREFIX, ENV_VAR, STORE_KEY_VAR};
 use lexoffice_login::providers::Provider;
-use lexoffice_login::store::{Encryption, FileStore, StoreKey};
-use lexoffice_login::{Client, LoadOptions, ManagerOptions, Settings, TokenManager};
+use lexoffice_login::store::{
+    Encryption, FileStore, KeyringStore, RefreshGuard, StoreError, StoreKey, TokenStore,
+};
+use lexoffice_login::{Client, LoadOptions, ManagerOptions, Settings, TokenManager, TokenSet};
 
-use crate::args::Global;
+use crate::args::{Global, StoreKind};
 use crate::error::{CliError, Exit};
+use crate::logins::Selected;
 
 /// Overrides the token store's directory (tests use it).
 pub const STORE_DIR_ENV: &str = "LEXOFFICE_LOGIN_STORE_DIR";
@@ -24,7 +27,7 @@ pub const PROVIDER_ENV: &str = "LEXOFFICE_LOGIN_PROVIDER";
 /// library leaves them out of the settings' environment layer (which refuses unknown
 /// keys) when they are named in [`LoadOptions::ignore_vars`]. The store key
 /// ([`STORE_KEY_VAR`]) is the library's own and needs no naming.
-const CLI_VARS: [&str; 2] = [STORE_DIR_ENV, PROFILE_ENV];
+const CLI_VARS: [&str; 3] = [STORE_DIR_ENV, PROFILE_ENV, crate::logins::USER_CONFIG_ENV];
 
 /// Prints a line on stdout; a closed pipe (`| head`) is not an error.
 #[macro_export]
@@ -74,18 +77,29 @@ pub struct Ctx {
     pub config: Option<PathBuf>,
     /// `--json`.
     pub json: bool,
+    /// The named login of the user config file, when `--profile`/`--login` names one.
+    pub named: Option<Selected>,
 }
 
 impl Ctx {
-    /// The context of one invocation.
-    pub fn new(global: &Global) -> Self {
-        Self {
-            env: global.env.clone(),
+    /// The context of one invocation: a named login brings its environment and provider
+    /// unless --env / --provider (or their variables) say otherwise.
+    pub fn new(global: &Global) -> Result<Self, CliError> {
+        let named = crate::logins::select(&global.profile)?;
+        let env = global
+            .env
+            .clone()
+            .or_else(|| named.as_ref().and_then(|n| n.login.env.clone()))
+            .unwrap_or_else(|| "local".to_owned());
+        check_env_name(&env)?;
+        Ok(Self {
+            env,
             profile: global.profile.clone(),
-            provider: global.provider,
+            provider: global.provider.or(named.as_ref().and_then(|n| n.provider)),
             config: global.config.clone(),
             json: global.json,
-        }
+            named,
+        })
     }
 
     /// The login this invocation works on: `<env>/<profile>`, or
@@ -159,7 +173,7 @@ impl Ctx {
             Exit::LoginRequired => self.login_hint(),
             Exit::Provider => self.provider_hint(),
             Exit::Config => self.config_hint(),
-            Exit::Error | Exit::Interrupted => return e,
+            Exit::Error | Exit::Usage | Exit::Interrupted => return e,
         };
         e.or_hint(hint)
     }
@@ -175,6 +189,22 @@ impl Ctx {
         if let Some(p) = self.provider {
             vars.insert(PROVIDER_ENV.to_owned(), p.name().to_owned());
         }
+        // A named login's settings, under the real variables; messages name its file.
+        let mut places: Vec<(String, String)> = Vec::new();
+        if let Some(named) = &self.named {
+            for (var, value, place) in named.vars()? {
+                if !vars.contains_key(&var) {
+                    vars.insert(var.clone(), value);
+                    places.push((var, place));
+                }
+            }
+            if !vars.contains_key(CLIENT_SECRET_VAR) {
+                if let Some(secret) = named.secret()? {
+                    vars.insert(CLIENT_SECRET_VAR.to_owned(), secret);
+                    places.push((CLIENT_SECRET_VAR.to_owned(), named.where_("secret")));
+                }
+            }
+        }
         let names: Vec<String> = vars
             .keys()
             .filter(|k| k.starts_with(ENV_PREFIX))
@@ -189,6 +219,11 @@ impl Ctx {
         })
         .map_err(|e| {
             let mut e: CliError = e.into();
+            for (var, place) in &places {
+                e.message = e
+                    .message
+                    .replace(&format!("environment variable {var}"), place);
+            }
             let stray = stray_vars(&e.message, &names);
             if !stray.is_empty() {
                 e.message.push_str(&format!(
@@ -229,10 +264,213 @@ impl Ctx {
     }
 
     /// The token manager for this login.
-    pub fn manager(&self, client: Client, store: FileStore) -> TokenManager<FileStore> {
+    pub fn manager<S: TokenStore>(&self, client: Client, store: S) -> TokenManager<S> {
         let options = ManagerOptions::from_settings(client.settings()).max_attempts(2);
         TokenManager::new(client, store, self.key(), options)
     }
+
+    /// Where this login is kept: the keyring when `--store keyring` (`want`) or the
+    /// named login says so, or when the store directory holds a pointer to a keyring
+    /// login; else the file store.
+    pub fn login_store(&self, want: Option<StoreKind>) -> Result<AnyStore, CliError> {
+        let files = self.store()?;
+        let pointer = keyring_pointer(&files, &self.key());
+        let kind = want
+            .or(self.named.as_ref().and_then(|n| n.store))
+            .unwrap_or(if pointer.exists() {
+                StoreKind::Keyring
+            } else {
+                StoreKind::File
+            });
+        match kind {
+            StoreKind::File => Ok(AnyStore::File(files)),
+            StoreKind::Keyring => {
+                let keyring = KeyringStore::builder()
+                    .lock_dir(files.dir().to_owned())
+                    .build()
+                    .map_err(|e| {
+                        CliError::from(e)
+                            .or_hint("use --store file (a file in the store directory)")
+                    })?;
+                Ok(AnyStore::Keyring { keyring, files })
+            }
+        }
+    }
+
+    /// The login's stored tokens and where they are, checked against the configured
+    /// issuer and client when `settings` are given.
+    pub fn check_origin(&self, settings: &Settings, tokens: &TokenSet) -> Result<(), CliError> {
+        let Some(origin) = &tokens.origin else {
+            return Ok(());
+        };
+        if origin.issuer == settings.issuer() && origin.client_id == settings.client_id().as_str() {
+            return Ok(());
+        }
+        Err(CliError::new(
+            Exit::Config,
+            format!(
+                "{} ({})",
+                crate::error::foreign_login_message(
+                    &origin.issuer,
+                    &origin.client_id,
+                    settings.issuer(),
+                    settings.client_id().as_str()
+                ),
+                self.key()
+            ),
+        )
+        .hint(format!(
+            "{}; or `{}`",
+            crate::error::FOREIGN_HINT,
+            self.command("login")
+        )))
+    }
+}
+
+/// The file that says a login lives in the keyring (no secret in it).
+pub fn keyring_pointer(files: &FileStore, key: &StoreKey) -> PathBuf {
+    files.path_for(key).with_extension("keyring")
+}
+
+/// The file store or the OS keyring, behind one [`TokenStore`].
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// Files in the store directory.
+    File(FileStore),
+    /// The keyring (and the file store's directory for pointers and locks).
+    Keyring {
+        /// The keyring.
+        keyring: KeyringStore,
+        /// The file store, for the pointer file.
+        files: FileStore,
+    },
+}
+
+impl AnyStore {
+    /// The file store (its directory, its encryption).
+    pub fn files(&self) -> &FileStore {
+        match self {
+            AnyStore::File(f) | AnyStore::Keyring { files: f, .. } => f,
+        }
+    }
+
+    /// Where the login for `key` is, in words.
+    pub fn location(&self, key: &StoreKey) -> String {
+        match self {
+            AnyStore::File(f) => f.path_for(key).display().to_string(),
+            AnyStore::Keyring { keyring, .. } => format!(
+                "the OS keyring (service {}, entry {})",
+                keyring.service(),
+                KeyringStore::user_for(key)
+            ),
+        }
+    }
+
+    /// Whether this is the keyring.
+    pub fn is_keyring(&self) -> bool {
+        matches!(self, AnyStore::Keyring { .. })
+    }
+}
+
+impl TokenStore for AnyStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<TokenSet>, StoreError> {
+        match self {
+            AnyStore::File(f) => f.load(key).await,
+            AnyStore::Keyring { keyring, .. } => keyring.load(key).await,
+        }
+    }
+
+    async fn save(&self, key: &StoreKey, tokens: &TokenSet) -> Result<(), StoreError> {
+        match self {
+            AnyStore::File(f) => f.save(key, tokens).await,
+            AnyStore::Keyring { keyring, files } => {
+                keyring.save(key, tokens).await?;
+                let pointer = keyring_pointer(files, key);
+                let note = format!(
+                    "{{\"store\":\"keyring\",\"service\":{:?},\"entry\":{:?}}}\n",
+                    keyring.service(),
+                    KeyringStore::user_for(key)
+                );
+                std::fs::create_dir_all(files.dir())
+                    .and_then(|()| std::fs::write(&pointer, note))
+                    .map_err(|source| StoreError::Io {
+                        action: "write",
+                        path: pointer,
+                        source,
+                    })
+            }
+        }
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        match self {
+            AnyStore::File(f) => f.delete(key).await,
+            AnyStore::Keyring { keyring, files } => {
+                keyring.delete(key).await?;
+                let pointer = keyring_pointer(files, key);
+                match std::fs::remove_file(&pointer) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(source) => Err(StoreError::Io {
+                        action: "remove",
+                        path: pointer,
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn lock_refresh(&self, key: &StoreKey) -> Result<RefreshGuard, StoreError> {
+        match self {
+            AnyStore::File(f) => f.lock_refresh(key).await,
+            AnyStore::Keyring { keyring, .. } => keyring.lock_refresh(key).await,
+        }
+    }
+}
+
+/// An environment that is neither built in nor in LEXOFFICE_LOGIN_CONFIG_DIR is a typo
+/// until shown otherwise: "did you mean production?".
+fn check_env_name(env: &str) -> Result<(), CliError> {
+    let built_in = Settings::built_in_environments();
+    if built_in.contains(&env) {
+        return Ok(());
+    }
+    if let Some(dir) = std::env::var_os("LEXOFFICE_LOGIN_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        if PathBuf::from(dir).join(format!("{env}.toml")).exists() {
+            return Ok(());
+        }
+    }
+    let guess = built_in
+        .iter()
+        .find(|b| b.starts_with(env) || env.starts_with(*b))
+        .or_else(|| built_in.iter().find(|b| edit_distance(b, env) <= 2));
+    let mut e = CliError::new(
+        Exit::Config,
+        format!(
+            "unknown environment {env:?} (--env or {ENV_VAR}): the built-in ones are {}{}",
+            built_in.join(", "),
+            guess
+                .map(|g| format!("; did you mean {g}?"))
+                .unwrap_or_default()
+        ),
+    );
+    e = e.hint("or put <env>.toml in the directory that LEXOFFICE_LOGIN_CONFIG_DIR names");
+    Err(e)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// The variables behind an "unknown field `x`" error: the settings' reader names the key,
@@ -289,6 +527,21 @@ pub fn encryption_words(encryption: Encryption) -> &'static str {
 #[allow(clippy::expect_used)] // a test may fail loudly
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_environment_gets_a_suggestion() {
+        let e = check_env_name("prod").expect_err("not built in");
+        assert!(
+            e.message.contains("did you mean production?"),
+            "{}",
+            e.message
+        );
+        assert!(check_env_name("sandbox").is_ok());
+        assert!(check_env_name("sandbx")
+            .expect_err("typo")
+            .message
+            .contains("sandbox?"));
+    }
 
     #[test]
     fn a_stray_variable_is_named() {

@@ -14,6 +14,8 @@ use lexoffice_login::{ConfigError, Error, ErrorKind, ManagerError};
 pub enum Exit {
     /// 1: anything else.
     Error = 1,
+    /// 2: a usage error (clap's).
+    Usage = 2,
     /// 3: not logged in, or the login expired or was revoked.
     LoginRequired = 3,
     /// 4: the provider is unreachable or failing.
@@ -92,12 +94,127 @@ pub fn exit_for(e: &Error) -> Exit {
     exit_for_kind(e.kind())
 }
 
+impl CliError {
+    /// The error as JSON, for `--json` (written on stderr, one line; see `--help`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let kind = match self.exit {
+            Exit::Error => "error",
+            Exit::Usage => "usage",
+            Exit::LoginRequired => "login_required",
+            Exit::Provider => "provider_unavailable",
+            Exit::Config => "misconfigured",
+            Exit::Interrupted => "interrupted",
+        };
+        serde_json::json!({
+            "error": {
+                "message": self.message,
+                "hint": self.hint,
+                "kind": kind,
+                "exit": self.exit as u8,
+            }
+        })
+    }
+}
+
+/// The network cause behind a transport failure, in words a person knows: the HTTP
+/// client's chain of causes (the library's `Error::Unreachable { reason }`) is long and
+/// technical, so the CLI names which of the usual causes it is.
+pub fn network_cause(reason: &str) -> Option<&'static str> {
+    let r = reason.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| r.contains(n));
+    if any(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no such host",
+        "nodename nor servname",
+        "temporary failure in name resolution",
+    ]) {
+        Some("DNS: the host name could not be resolved (check its spelling and the network)")
+    } else if any(&["connection refused", "os error 111", "os error 61"]) {
+        Some("connection refused: nothing is listening at that address and port")
+    } else if any(&["certificate", "tls", "ssl", "handshake"]) {
+        Some("TLS: the secure connection failed (the server's certificate or the TLS handshake)")
+    } else if any(&["timed out", "timeout", "deadline"]) {
+        Some("timeout: the server did not answer in time")
+    } else if any(&["connection reset", "broken pipe", "connection closed"]) {
+        Some("the connection was closed by the server or the network")
+    } else if any(&[
+        "network is unreachable",
+        "no route to host",
+        "host is unreachable",
+    ]) {
+        Some("the network or host is unreachable from this machine")
+    } else {
+        None
+    }
+}
+
+/// The library error's message, with the network cause named where there is one.
+pub fn describe_error(e: &Error) -> String {
+    match e {
+        Error::Unreachable { reason, .. } => match network_cause(reason) {
+            Some(cause) => format!("{e} [cause: {cause}]"),
+            None => e.to_string(),
+        },
+        Error::Timeout { .. } => {
+            format!("{e} [cause: timeout: the server did not answer in time]")
+        }
+        Error::ForeignLogin {
+            login_issuer,
+            login_client_id,
+            configured_issuer,
+            configured_client_id,
+        } => foreign_login_message(
+            login_issuer,
+            login_client_id,
+            configured_issuer,
+            configured_client_id,
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// "This login was made with issuer X; the configuration now says Y" (exit 5).
+pub fn foreign_login_message(
+    login_issuer: &str,
+    login_client: &str,
+    configured_issuer: &str,
+    configured_client: &str,
+) -> String {
+    let mut parts = Vec::new();
+    if login_issuer != configured_issuer {
+        parts.push(format!(
+            "this login was made with the issuer {login_issuer}; the configuration now says {configured_issuer}"
+        ));
+    }
+    if login_client != configured_client {
+        parts.push(format!(
+            "this login was made with the client id {login_client:?}; the configuration now says {configured_client:?}"
+        ));
+    }
+    format!(
+        "{}; its tokens are not sent to another server",
+        parts.join(", and ")
+    )
+}
+
 impl From<Error> for CliError {
     fn from(e: Error) -> Self {
         let exit = exit_for(&e);
-        CliError::new(exit, e.to_string())
+        let foreign = matches!(e, Error::ForeignLogin { .. });
+        let err = CliError::new(exit, describe_error(&e));
+        if foreign {
+            err.hint(FOREIGN_HINT)
+        } else {
+            err
+        }
     }
 }
+
+/// What to do about a login made elsewhere.
+pub const FOREIGN_HINT: &str = "use the --env / --provider / --login the login was made with \
+     (`lexoffice-login status --all` lists them), or log in again with this configuration";
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
@@ -109,6 +226,11 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         let exit = match e {
             StoreError::BadKey { .. } | StoreError::EncryptionRequired => Exit::Config,
+            // A damaged or unreadable login is a login to make again (the message names
+            // the file; `logout --force` removes it).
+            StoreError::Corrupt { .. }
+            | StoreError::UnsupportedFormat { .. }
+            | StoreError::PlaintextRefused { .. } => Exit::LoginRequired,
             _ => Exit::Error,
         };
         CliError::new(exit, e.to_string())
@@ -127,7 +249,13 @@ impl From<ManagerError> for CliError {
                 )
             }
             ManagerError::RefreshFailed { cause, .. } => {
-                format!("the access token has expired and could not be refreshed: {cause}")
+                if let Error::ForeignLogin { .. } = cause.as_ref() {
+                    return CliError::new(exit, describe_error(&cause)).hint(FOREIGN_HINT);
+                }
+                format!(
+                    "the access token has expired and could not be refreshed: {}",
+                    describe_error(&cause)
+                )
             }
             ManagerError::Store(e) => return e.into(),
             other => other.to_string(),
@@ -189,5 +317,26 @@ mod tests {
         .into();
         assert_eq!(e.exit, Exit::LoginRequired);
         assert_eq!(Exit::Interrupted as u8, 130);
+    }
+
+    #[test]
+    fn network_causes_are_named() {
+        for (reason, word) in [
+            ("connection failed: error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known", "DNS"),
+            ("connection failed: tcp connect error: Connection refused (os error 111)", "connection refused"),
+            ("the request failed: invalid peer certificate: UnknownIssuer", "TLS"),
+            ("connection failed: operation timed out", "timeout"),
+        ] {
+            assert!(network_cause(reason).is_some_and(|c| c.starts_with(word)), "{reason}");
+        }
+        assert_eq!(network_cause("something else"), None);
+        let e = Error::Unreachable {
+            endpoint: lexoffice_login::Endpoint::Token,
+            url: "http://127.0.0.1:1".into(),
+            reason: "tcp connect error: Connection refused (os error 111)".into(),
+        };
+        assert!(CliError::from(e)
+            .message
+            .contains("[cause: connection refused"));
     }
 }

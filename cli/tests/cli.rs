@@ -374,8 +374,14 @@ async fn login_token_whoami_status_and_logout() {
         "{}",
         status.describe()
     );
+    // The advice about encryption is given at login, not on every status.
     assert!(
-        status.stderr.contains("UNENCRYPTED"),
+        !status.stderr.contains("UNENCRYPTED"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stdout.contains("accepts the login"),
         "{}",
         status.describe()
     );
@@ -595,7 +601,16 @@ async fn provider_down_gives_exit_4_with_a_hint_and_logout_keeps_the_login() {
     let logout = world.run_ok(&["logout"], 4).await;
     assert!(logout.stderr.contains("--force"), "{}", logout.describe());
     assert!(world.store_file("default").exists());
-    world.run_ok(&["status"], 0).await;
+    // status asks the provider: unreachable is exit 4, with the network cause named;
+    // --offline shows what is stored.
+    let status = world.run_ok(&["status"], 4).await;
+    assert!(
+        status.stderr.contains("[cause: connection refused")
+            && status.stdout.contains("could not be reached"),
+        "{}",
+        status.describe()
+    );
+    world.run_ok(&["status", "--offline"], 0).await;
     let forced = world.run_ok(&["logout", "--force"], 0).await;
     assert!(
         forced.stderr.contains("without revoking"),
@@ -670,9 +685,16 @@ async fn a_login_revoked_at_the_provider_requires_a_new_login() {
         "{}",
         whoami.describe()
     );
-    // The stored login is left in place (status still shows it, expired).
-    let status = world.run_ok(&["status"], 0).await;
+    // The stored login is left in place (status --offline still shows it, expired), and
+    // status, which asks the provider, says it must be made again.
+    let status = world.run_ok(&["status", "--offline"], 0).await;
     assert!(status.stdout.contains("expired"), "{}", status.describe());
+    let status = world.run_ok(&["status"], 3).await;
+    assert!(
+        status.stdout.contains("no longer accepts"),
+        "{}",
+        status.describe()
+    );
     world.assert_no_secret_printed();
 }
 
