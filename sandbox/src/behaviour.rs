@@ -117,6 +117,9 @@ pub(crate) struct Behaviour {
     pub basic_only: bool,
     /// The default client is public (`none`).
     pub public_default_client: bool,
+    /// The device authorization grant (RFC 8628) is offered: the device authorization
+    /// and verification routes, the `device_code` grant and their discovery entries.
+    pub device_flow: bool,
 }
 
 impl Behaviour {
@@ -157,6 +160,8 @@ impl Behaviour {
             tenants: false,
             basic_only: false,
             public_default_client: false,
+            // A generic provider offers the device authorization grant.
+            device_flow: true,
         }
     }
 
@@ -230,6 +235,7 @@ impl Behaviour {
             tenants: q.tenants.is_some(),
             basic_only: p.client_auth == ClientAuthMethod::ClientSecretBasic,
             public_default_client: p.client_auth == ClientAuthMethod::None,
+            device_flow: device_authorization_endpoint(p).is_some(),
         }
     }
 
@@ -237,6 +243,15 @@ impl Behaviour {
     pub fn adds_callback_param(&self, name: &str) -> bool {
         self.callback_params.contains(&name)
     }
+}
+
+/// The device authorization endpoint (RFC 8628) among the preset's endpoints, if it
+/// names one. [`PresetEndpoints`](lexoffice_login::providers::PresetEndpoints) has no
+/// such field because none of the imitated providers publishes one (lexoffice, DATEV,
+/// Xero and QuickBooks offer no device flow): a preset that gains one must be read here,
+/// and the sandbox then offers the grant in that profile.
+fn device_authorization_endpoint(_preset: &ProviderPreset) -> Option<&'static str> {
+    None
 }
 
 /// The OpenID Connect scopes followed by `scopes`.
@@ -263,6 +278,15 @@ mod tests {
             assert_eq!(b.second_host, p == Provider::Datev, "{p}");
         }
         assert!(!Behaviour::of(SandboxProfile::Oidc).second_host);
+    }
+
+    #[test]
+    fn only_the_generic_provider_offers_the_device_flow() {
+        for p in Provider::ALL {
+            let b = Behaviour::of(SandboxProfile::from_provider(p));
+            assert!(!b.device_flow, "{p}");
+        }
+        assert!(Behaviour::of(SandboxProfile::Oidc).device_flow);
     }
 
     #[test]

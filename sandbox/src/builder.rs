@@ -36,6 +36,8 @@ pub struct SandboxBuilder {
     clock_offset: i64,
     code_lifetime: Duration,
     require_pkce: Option<bool>,
+    device_code_lifetime: Duration,
+    device_poll_interval: Duration,
 }
 
 impl Default for SandboxBuilder {
@@ -56,6 +58,8 @@ impl Default for SandboxBuilder {
             clock_offset: 0,
             code_lifetime: Duration::from_secs(60),
             require_pkce: None,
+            device_code_lifetime: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }
@@ -168,6 +172,23 @@ impl SandboxBuilder {
     /// is always refused.
     pub fn require_pkce(mut self, on: bool) -> Self {
         self.require_pkce = Some(on);
+        self
+    }
+
+    /// Lifetime of a device code and its user code (RFC 8628 `expires_in`; default
+    /// 600 s, at least 1 s), where the device authorization grant is offered
+    /// ([`SandboxProfile::Oidc`]).
+    pub fn device_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.device_code_lifetime = lifetime;
+        self
+    }
+
+    /// The polling interval of the device authorization grant (RFC 8628 `interval`,
+    /// whole seconds; default 5 s). A device code polled again sooner than that after
+    /// its last poll gets `slow_down`, and its interval grows by 5 s. `0` allows polling
+    /// without pause (and never answers `slow_down`), for fast tests.
+    pub fn device_poll_interval(mut self, interval: Duration) -> Self {
+        self.device_poll_interval = interval;
         self
     }
 
@@ -311,6 +332,8 @@ impl SandboxBuilder {
             reuse_detection: self.reuse_detection.unwrap_or(b.reuse_detection),
             rate_limit_per_second: self.rate_limit_per_second,
             require_pkce: self.require_pkce.unwrap_or(b.pkce_required),
+            device_code_lifetime: secs(self.device_code_lifetime).max(1),
+            device_poll_interval: secs(self.device_poll_interval),
             behaviour: b,
         })
     }

@@ -90,19 +90,7 @@ pub(crate) fn consent_page(
         "<input type=\"hidden\" name=\"request_id\" id=\"request_id\" value=\"{}\">\n",
         escape(request_id)
     ));
-    body.push_str("<fieldset><legend>Sign in as</legend>\n");
-    for (i, u) in users.iter().enumerate() {
-        let sub = escape(&u.sub);
-        body.push_str(&format!(
-            "<label for=\"user-{sub}\"><input type=\"radio\" name=\"user\" id=\"user-{sub}\" \
-value=\"{sub}\"{checked}> {name} &lt;{email}&gt; ({company})</label>\n",
-            checked = if i == 0 { " checked" } else { "" },
-            name = escape(&u.name),
-            email = escape(&u.email),
-            company = escape(&u.company_name),
-        ));
-    }
-    body.push_str("</fieldset>\n");
+    body.push_str(&user_picker(users));
     body.push_str(
         "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\n",
     );
@@ -111,4 +99,91 @@ value=\"{sub}\"{checked}> {name} &lt;{email}&gt; ({company})</label>\n",
     );
     body.push_str("</form>");
     no_store(Html(page("Authorize access", &body)).into_response())
+}
+
+/// The "Sign in as" radio buttons of the consent pages (the first user checked).
+fn user_picker(users: &[TestUser]) -> String {
+    let mut out = String::from("<fieldset><legend>Sign in as</legend>\n");
+    for (i, u) in users.iter().enumerate() {
+        let sub = escape(&u.sub);
+        out.push_str(&format!(
+            "<label for=\"user-{sub}\"><input type=\"radio\" name=\"user\" id=\"user-{sub}\" \
+value=\"{sub}\"{checked}> {name} &lt;{email}&gt; ({company})</label>\n",
+            checked = if i == 0 { " checked" } else { "" },
+            name = escape(&u.name),
+            email = escape(&u.email),
+            company = escape(&u.company_name),
+        ));
+    }
+    out.push_str("</fieldset>\n");
+    out
+}
+
+/// The device flow's verification page without a code: a form to type it.
+pub(crate) fn device_entry_page() -> Response {
+    let body = "<p>Enter the code shown on your device.</p>\n\
+<form id=\"device-code\" method=\"get\" action=\"/oauth2/device\">\n\
+<label for=\"user_code\">Code <input type=\"text\" name=\"user_code\" id=\"user_code\" \
+autocomplete=\"off\" autocapitalize=\"characters\" placeholder=\"XXXX-XXXX\"></label>\n\
+<button type=\"submit\" id=\"continue\">Continue</button>\n</form>";
+    no_store(Html(page("Connect a device", body)).into_response())
+}
+
+/// The device flow's consent page (interactive mode): the code, the client, the scopes,
+/// a user picker, Approve and Deny.
+pub(crate) fn device_consent_page(
+    user_code: &str,
+    client_id: &str,
+    scopes: &[String],
+    users: &[TestUser],
+) -> Response {
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<p>Code <strong id=\"user-code\"><code>{}</code></strong>: check that your device \
+shows the same code.</p>\n",
+        escape(user_code)
+    ));
+    body.push_str(&format!(
+        "<p>The application <strong id=\"client\">{}</strong> wants to access your account \
+from that device.</p>\n",
+        escape(client_id)
+    ));
+    body.push_str("<p>Requested scopes:</p>\n<ul id=\"scopes\">\n");
+    for s in scopes {
+        body.push_str(&format!("<li><code>{}</code></li>\n", escape(s)));
+    }
+    body.push_str(
+        "</ul>\n<form id=\"consent\" method=\"post\" action=\"/oauth2/device/decision\">\n",
+    );
+    body.push_str(&format!(
+        "<input type=\"hidden\" name=\"user_code\" id=\"user_code\" value=\"{}\">\n",
+        escape(user_code)
+    ));
+    body.push_str(&user_picker(users));
+    body.push_str(
+        "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Approve</button>\n",
+    );
+    body.push_str(
+        "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\n",
+    );
+    body.push_str("</form>");
+    no_store(Html(page("Connect a device", &body)).into_response())
+}
+
+/// The page after a device flow decision.
+pub(crate) fn device_done_page(approved: bool) -> Response {
+    let (title, body) = if approved {
+        (
+            "Device approved",
+            "<p id=\"result\" data-result=\"approved\">The device is approved: it signs \
+in by itself now. You can close this page.</p>",
+        )
+    } else {
+        (
+            "Device denied",
+            "<p id=\"result\" data-result=\"denied\">Access was denied. You can close \
+this page.</p>",
+        )
+    };
+    no_store(Html(page(title, body)).into_response())
 }

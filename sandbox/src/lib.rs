@@ -3,9 +3,14 @@
 //!
 //! The sandbox is a real HTTP server on loopback (port 0 by default) with an authorize
 //! endpoint (auto-consent or an interactive HTML page), a token endpoint (authorization
-//! code with PKCE, refresh with rotation and reuse detection), revocation, userinfo,
+//! code with PKCE, refresh with rotation and reuse detection, and in
+//! [`SandboxProfile::Oidc`] the device authorization grant of RFC 8628), revocation, userinfo,
 //! introspection, a JWKS with key rotation, and the two lexoffice API endpoints
 //! `/v1/profile` and `/v1/contacts` with lexoffice's rate limit and error shapes.
+//! The device authorization grant (RFC 8628) is offered where the imitated provider has
+//! a device authorization endpoint: in [`SandboxProfile::Oidc`] (none of the real
+//! providers publishes one); [`Sandbox::approve_device`] and [`Sandbox::deny_device`]
+//! stand in for the user on the verification page.
 //! Faults (server errors, hangs, broken JSON) and clock skew can be injected.
 //!
 //! A [`SandboxProfile`] names the provider imitated ([`SandboxProfile::provider`]); what
@@ -39,7 +44,10 @@
 //! | GET | `/oauth2/jwks` | public signing keys |
 //! | GET | `/oauth2/authorize` | authorization request |
 //! | POST | `/oauth2/authorize/decision` | form of the interactive consent page |
-//! | POST | `/oauth2/token` | token endpoint |
+//! | POST | `/oauth2/token` | token endpoint (grants `authorization_code`, `refresh_token`; `urn:ietf:params:oauth:grant-type:device_code` where the device flow is offered) |
+//! | POST | `/oauth2/device_authorization` | RFC 8628 device authorization request (where the device flow is offered: [`SandboxProfile::Oidc`]; 404 elsewhere) |
+//! | GET | `/oauth2/device` | device flow verification page (`?user_code=…`; a form to type the code without it; auto-consent approves at once) |
+//! | POST | `/oauth2/device/decision` | form of the interactive verification page |
 //! | POST | `/oauth2/revoke` | RFC 7009 revocation (JSON body where the preset says `RevocationBody::Json`: [`SandboxProfile::QuickBooks`]) |
 //! | GET | `/oauth2/userinfo` | OIDC userinfo |
 //! | POST | `/oauth2/introspect` | RFC 7662 introspection |
@@ -50,7 +58,7 @@
 //! | GET | `/api.xro/2.0/Organisation` | Xero organisation (header `xero-tenant-id`, scope `accounting.settings[.read]`) |
 //! | GET | `/v3/company/{realmId}/companyinfo/{realmId}` | QuickBooks company (scope `com.intuit.quickbooks.accounting`) |
 //!
-//! Where the preset's endpoints are on another host ([`SandboxProfile::Datev`]) the jwks, token, revoke, userinfo and introspect routes and the
+//! Where the preset's endpoints are on another host ([`SandboxProfile::Datev`]) the jwks, token, revoke, userinfo and introspect routes (and the device authorization route, where offered) and the
 //! DATEV API are served only on the second host ([`Sandbox::second_host_url`]); the
 //! issuer host serves discovery and authorize. The provider API routes answer only in
 //! their profile (404 elsewhere) and have no rate limit.
@@ -308,6 +316,61 @@ impl Sandbox {
     /// issues (`iat`, `exp`, `auth_time`) and drives its own expiry checks.
     pub fn set_clock_offset(&self, secs: i64) {
         self.shared.clock_offset.store(secs, Ordering::Relaxed);
+    }
+
+    /// Approves the device authorization (RFC 8628) with this user code for the first
+    /// test user, as if they had confirmed it on the verification page; the device's
+    /// next token poll gets the tokens. The code is compared like on the page: case
+    /// does not matter and the dash is optional (`"bcdf-ghjk"` is `"BCDFGHJK"`).
+    ///
+    /// Returns `false` (and changes nothing) if the code is unknown, expired or already
+    /// approved, denied or used.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use lexoffice_login_sandbox::Sandbox;
+    ///
+    /// let sandbox = Sandbox::builder()
+    ///     .device_poll_interval(Duration::ZERO)
+    ///     .start()
+    ///     .await?;
+    /// let http = reqwest::Client::new();
+    /// let started: serde_json::Value = http
+    ///     .post(sandbox.url("/oauth2/device_authorization"))
+    ///     .basic_auth(sandbox.client_id(), sandbox.client_secret())
+    ///     .form(&[("scope", "openid offline_access")])
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// // What the user would do at `verification_uri`:
+    /// assert!(sandbox.approve_device(started["user_code"].as_str().unwrap_or_default()));
+    /// let tokens: serde_json::Value = http
+    ///     .post(sandbox.url("/oauth2/token"))
+    ///     .basic_auth(sandbox.client_id(), sandbox.client_secret())
+    ///     .form(&[
+    ///         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+    ///         ("device_code", started["device_code"].as_str().unwrap_or_default()),
+    ///     ])
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert!(tokens["refresh_token"].is_string());
+    /// # Ok(()) }
+    /// ```
+    pub fn approve_device(&self, user_code: &str) -> bool {
+        match self.shared.config.users.first() {
+            Some(user) => self.shared.decide_device(user_code, Some(&user.sub)),
+            None => false,
+        }
+    }
+
+    /// Denies the device authorization with this user code: the device's next token
+    /// poll gets `access_denied`. Returns `false` like [`Sandbox::approve_device`].
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.shared.decide_device(user_code, None)
     }
 
     /// Whether authorization responses carry `iss` (RFC 9207).

@@ -32,6 +32,10 @@ pub(crate) struct Config {
     pub reuse_detection: bool,
     pub rate_limit_per_second: u32,
     pub require_pkce: bool,
+    /// Lifetime of device codes (seconds).
+    pub device_code_lifetime: i64,
+    /// Initial polling interval of device codes (seconds; 0: no limit).
+    pub device_poll_interval: i64,
 }
 
 impl Config {
@@ -76,6 +80,39 @@ impl Shared {
     pub fn now(&self) -> i64 {
         let real = chrono::Utc::now().timestamp();
         real.saturating_add(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// The sandbox clock in Unix milliseconds (for the device flow's polling interval).
+    pub fn now_millis(&self) -> i64 {
+        let real = chrono::Utc::now().timestamp_millis();
+        real.saturating_add(
+            self.clock_offset
+                .load(Ordering::Relaxed)
+                .saturating_mul(1000),
+        )
+    }
+
+    /// Decides a pending, unexpired device authorization by its user code: approved for
+    /// `sub` (`Some`) or denied (`None`). `false` if the code is unknown, expired or
+    /// already decided.
+    pub fn decide_device(&self, user_code: &str, sub: Option<&str>) -> bool {
+        let now = self.now();
+        let mut store = lock(&self.store);
+        let Some(rec) = store.device_by_user_code(user_code) else {
+            return false;
+        };
+        if now >= rec.exp || rec.status != DeviceStatus::Pending {
+            return false;
+        }
+        rec.status = match sub {
+            Some(sub) => DeviceStatus::Approved {
+                sub: sub.to_string(),
+                auth_time: now,
+            },
+            None => DeviceStatus::Denied,
+        };
+        tracing::debug!(client_id = %rec.client_id, approved = sub.is_some(), "device authorization decided");
+        true
     }
 
     /// Where token, revocation, userinfo and JWKS are served: the second host if there
@@ -184,6 +221,64 @@ pub(crate) struct CodeRecord {
     pub family: Option<u64>,
 }
 
+/// Where a device authorization (RFC 8628) stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeviceStatus {
+    /// Waiting for the user.
+    Pending,
+    /// The user approved, logged in as `sub` at `auth_time` (sandbox clock).
+    Approved { sub: String, auth_time: i64 },
+    /// The user denied.
+    Denied,
+    /// Exchanged for tokens.
+    Used,
+}
+
+/// A device authorization, keyed by its device code.
+pub(crate) struct DeviceRecord {
+    pub client_id: String,
+    /// The user code, normalized (upper case, no dash).
+    pub user_code: String,
+    pub scope: Vec<String>,
+    /// Expiry (sandbox clock, seconds).
+    pub exp: i64,
+    /// The current polling interval (seconds); grows by 5 with every `slow_down`.
+    pub interval: i64,
+    /// When the token endpoint was last polled with this code (sandbox clock, ms).
+    pub last_poll: Option<i64>,
+    pub status: DeviceStatus,
+}
+
+/// The alphabet of user codes: consonants only, no look-alikes (RFC 8628 section 6.1).
+pub(crate) const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A user code typed by a person, normalized for comparison: the alphabet's letters
+/// upper-cased; dashes and spaces dropped.
+pub(crate) fn normalize_user_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// A new random user code of 8 characters from [`USER_CODE_ALPHABET`] (normalized form).
+pub(crate) fn random_user_code() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rngs::OsRng;
+    (0..8)
+        .map(|_| char::from(USER_CODE_ALPHABET[rng.gen_range(0..USER_CODE_ALPHABET.len())]))
+        .collect()
+}
+
+/// A normalized user code as shown to people: `XXXX-XXXX`.
+pub(crate) fn display_user_code(code: &str) -> String {
+    if code.len() == 8 && code.is_ascii() {
+        format!("{}-{}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    }
+}
+
 /// A validated authorize request waiting for the user's decision (interactive mode).
 #[derive(Clone)]
 pub(crate) struct AuthRequest {
@@ -219,6 +314,10 @@ pub(crate) struct Store {
     pub next_family: u64,
     /// Xero connections by `(client_id, sub)`.
     pub connections: HashMap<(String, String), Connection>,
+    /// Device authorizations by device code.
+    pub devices: HashMap<String, DeviceRecord>,
+    /// Device codes by normalized user code.
+    pub user_codes: HashMap<String, String>,
 }
 
 /// A Xero connection of a user to an app (all the user's tenants).
@@ -318,6 +417,13 @@ impl Store {
         } else {
             false
         }
+    }
+
+    /// The device authorization with this user code (any spelling: see
+    /// [`normalize_user_code`]).
+    pub fn device_by_user_code(&mut self, user_code: &str) -> Option<&mut DeviceRecord> {
+        let device_code = self.user_codes.get(&normalize_user_code(user_code))?;
+        self.devices.get_mut(device_code)
     }
 
     /// Drops interactive requests nobody decided on.

@@ -13,6 +13,11 @@ pub enum SandboxRoute {
     Authorize,
     /// `POST /oauth2/token`.
     Token,
+    /// `POST /oauth2/device_authorization` (RFC 8628; where the device flow is offered).
+    DeviceAuthorization,
+    /// `GET /oauth2/device` and `POST /oauth2/device/decision`: the device flow's
+    /// verification page and its form.
+    Device,
     /// `POST /oauth2/revoke`.
     Revoke,
     /// `GET /oauth2/userinfo`.
@@ -54,7 +59,8 @@ impl Stats {
     }
 
     /// Successful token grants of the given `grant_type` (e.g. `"authorization_code"`,
-    /// `"refresh_token"`).
+    /// `"refresh_token"`; `"device_code"` for
+    /// `urn:ietf:params:oauth:grant-type:device_code`).
     pub fn token_grants(&self, grant: &str) -> u64 {
         self.grants.get(grant).copied().unwrap_or(0)
     }

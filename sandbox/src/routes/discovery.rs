@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::token::DEVICE_CODE_GRANT;
 use crate::behaviour::Discovery;
 use crate::config::ClientAuth;
 use crate::state::{lock, Shared};
@@ -62,6 +63,11 @@ fn document(s: &Shared) -> Value {
         "claims_supported": b.claims_supported,
         "authorization_response_iss_parameter_supported": s.send_iss(),
     });
+    if b.device_flow {
+        doc["device_authorization_endpoint"] = json!(format!("{base}/oauth2/device_authorization"));
+        doc["grant_types_supported"] =
+            json!(["authorization_code", "refresh_token", DEVICE_CODE_GRANT]);
+    }
     // DATEV publishes neither scopes, PKCE methods nor client authentication methods,
     // and no introspection endpoint.
     if b.discovery_lists_capabilities {

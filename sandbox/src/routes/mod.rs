@@ -6,6 +6,7 @@
 
 mod api;
 mod authorize;
+mod device;
 mod discovery;
 mod providers;
 mod revoke;
@@ -53,6 +54,11 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             )
             .route("/oauth2/authorize", get(authorize::authorize))
             .route("/oauth2/authorize/decision", post(authorize::decision));
+        if b.device_flow {
+            r = r
+                .route("/oauth2/device", get(device::device))
+                .route("/oauth2/device/decision", post(device::decision));
+        }
         if let Discovery::At(path) = &b.discovery {
             r = r.route(path, get(discovery::configuration_elsewhere));
         }
@@ -64,6 +70,12 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
             .route("/oauth2/revoke", post(revoke::revoke))
             .route("/oauth2/introspect", post(revoke::introspect))
             .route("/oauth2/userinfo", get(userinfo::userinfo));
+        if b.device_flow {
+            r = r.route(
+                "/oauth2/device_authorization",
+                post(device::device_authorization),
+            );
+        }
         // The provider APIs: their data are sandbox fixtures (no preset describes an
         // API's content), so the route table is chosen per profile.
         r = match shared.config.profile {

@@ -1,4 +1,5 @@
-//! Token endpoint: `POST /oauth2/token` (authorization code and refresh token grants).
+//! Token endpoint: `POST /oauth2/token` (authorization code, refresh token and, where the
+//! profile offers it, device code grants).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,9 +20,19 @@ use subtle::ConstantTimeEq;
 use super::{authenticated_form, bad_request, no_store, oauth_error, split_scope};
 use crate::config::{realm_of, Fault, SandboxClient};
 use crate::html;
-use crate::state::{lock, random_token, AccessRecord, Connection, Family, RefreshRecord, Shared};
+use crate::state::{
+    lock, random_token, AccessRecord, Connection, DeviceStatus, Family, RefreshRecord, Shared,
+    Store,
+};
 use crate::stats::SandboxRoute;
 use crate::QUICKBOOKS_REFRESH_TOKEN_HARD_LIFETIME;
+
+/// The `grant_type` of the device authorization grant (RFC 8628 section 3.4).
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// How much a device code's polling interval grows with every `slow_down` (RFC 8628
+/// section 3.5).
+const SLOW_DOWN_STEP: i64 = 5;
 
 /// A duration in whole seconds, for the sandbox clock.
 fn secs(d: Duration) -> i64 {
@@ -44,20 +55,28 @@ pub(super) async fn token(
         Err(resp) => return resp,
     };
     let grant = params.get("grant_type").map(String::as_str);
-    let resp = match grant {
+    let device_flow = s.config.behaviour.device_flow;
+    // The name the grant is counted under (`Stats::token_grants`).
+    let (resp, grant) = match grant {
         None => return bad_request("invalid_request", "missing grant_type"),
-        Some("authorization_code") => grant_code(&s, client, &params),
-        Some("refresh_token") => grant_refresh(&s, client, &params),
+        Some("authorization_code") => (grant_code(&s, client, &params), "authorization_code"),
+        Some("refresh_token") => (grant_refresh(&s, client, &params), "refresh_token"),
+        Some(DEVICE_CODE_GRANT) if device_flow => {
+            (grant_device(&s, client, &params), "device_code")
+        }
         Some(_) => {
             return bad_request(
                 "unsupported_grant_type",
-                "only authorization_code and refresh_token",
+                if device_flow {
+                    "only authorization_code, refresh_token and device_code"
+                } else {
+                    "only authorization_code and refresh_token"
+                },
             )
         }
     };
     match resp {
         Ok(issued) => {
-            let grant = grant.unwrap_or_default();
             s.count_grant(grant);
             tracing::debug!(client_id = %client.id, grant, "tokens issued");
             // The absolute expiry only when asked for it (the preset's token request
@@ -212,6 +231,33 @@ fn grant_code(
     let sub = rec.sub.clone();
     let nonce = rec.nonce.clone();
     let auth_time = rec.auth_time;
+    let issued = new_login(s, &mut store, client, scope, sub, auth_time, nonce, now);
+    if let Some(rec) = store.codes.get_mut(code) {
+        rec.family = Some(issued.family);
+    }
+    Ok(issued.issued)
+}
+
+/// What [`new_login`] made: the answer and the new family.
+struct Login {
+    issued: Issued,
+    family: u64,
+}
+
+/// A new login (token family) of `sub` for `client`: an access token, a refresh token
+/// where the provider gives one, the Xero connection. Shared by the authorization code
+/// and device code grants.
+#[allow(clippy::too_many_arguments)]
+fn new_login(
+    s: &Shared,
+    store: &mut Store,
+    client: &SandboxClient,
+    scope: Vec<String>,
+    sub: String,
+    auth_time: i64,
+    nonce: Option<String>,
+    now: i64,
+) -> Login {
     let family = store.new_family(Family {
         client_id: client.id.clone(),
         sub: sub.clone(),
@@ -219,9 +265,6 @@ fn grant_code(
         nonce: nonce.clone(),
         revoked: false,
     });
-    if let Some(rec) = store.codes.get_mut(code) {
-        rec.family = Some(family);
-    }
     let (access_token, access) = new_access(s, family, scope.clone(), now);
     store.access.insert(access_token.clone(), access);
     if s.config.behaviour.tenants {
@@ -251,15 +294,75 @@ fn grant_code(
         );
         t
     });
-    Ok(Issued {
-        access_token,
-        refresh_token,
-        scope,
-        sub,
-        auth_time,
-        nonce,
-        iat: now,
-    })
+    Login {
+        issued: Issued {
+            access_token,
+            refresh_token,
+            scope,
+            sub,
+            auth_time,
+            nonce,
+            iat: now,
+        },
+        family,
+    }
+}
+
+/// The device code grant (RFC 8628 sections 3.4–3.5).
+fn grant_device(
+    s: &Shared,
+    client: &SandboxClient,
+    p: &HashMap<String, String>,
+) -> Result<Issued, Response> {
+    let Some(device_code) = p.get("device_code") else {
+        return Err(bad_request("invalid_request", "missing device_code"));
+    };
+    let now = s.now();
+    let now_ms = s.now_millis();
+    let mut store = lock(&s.store);
+    let Some(rec) = store.devices.get_mut(device_code) else {
+        return Err(invalid_grant("unknown device code"));
+    };
+    if rec.client_id != client.id {
+        return Err(invalid_grant(
+            "the device code was issued to another client",
+        ));
+    }
+    if rec.status == DeviceStatus::Used {
+        return Err(invalid_grant("device code already used"));
+    }
+    if now >= rec.exp {
+        return Err(bad_request("expired_token", "the device code has expired"));
+    }
+    let last_poll = rec.last_poll.replace(now_ms);
+    let (sub, auth_time) = match &rec.status {
+        DeviceStatus::Denied => {
+            return Err(bad_request("access_denied", "the user denied access"));
+        }
+        DeviceStatus::Pending => {
+            let too_soon = rec.interval > 0
+                && last_poll
+                    .is_some_and(|t| now_ms.saturating_sub(t) < rec.interval.saturating_mul(1000));
+            if too_soon {
+                rec.interval = rec.interval.saturating_add(SLOW_DOWN_STEP);
+                return Err(bad_request(
+                    "slow_down",
+                    &format!("poll at most every {} seconds", rec.interval),
+                ));
+            }
+            return Err(bad_request(
+                "authorization_pending",
+                "the user has not decided yet",
+            ));
+        }
+        DeviceStatus::Approved { sub, auth_time } => (sub.clone(), *auth_time),
+        DeviceStatus::Used => return Err(invalid_grant("device code already used")),
+    };
+    rec.status = DeviceStatus::Used;
+    let scope = rec.scope.clone();
+    // No `nonce`: a device authorization request has none.
+    let login = new_login(s, &mut store, client, scope, sub, auth_time, None, now);
+    Ok(login.issued)
 }
 
 fn grant_refresh(
