@@ -235,7 +235,7 @@ impl Behaviour {
             tenants: q.tenants.is_some(),
             basic_only: p.client_auth == ClientAuthMethod::ClientSecretBasic,
             public_default_client: p.client_auth == ClientAuthMethod::None,
-            device_flow: device_authorization_endpoint(p).is_some(),
+            device_flow: p.endpoints.device_authorization.is_some(),
         }
     }
 
@@ -243,15 +243,6 @@ impl Behaviour {
     pub fn adds_callback_param(&self, name: &str) -> bool {
         self.callback_params.contains(&name)
     }
-}
-
-/// The device authorization endpoint (RFC 8628) among the preset's endpoints, if it
-/// names one. [`PresetEndpoints`](lexoffice_login::providers::PresetEndpoints) has no
-/// such field because none of the imitated providers publishes one (lexoffice, DATEV,
-/// Xero and QuickBooks offer no device flow): a preset that gains one must be read here,
-/// and the sandbox then offers the grant in that profile.
-fn device_authorization_endpoint(_preset: &ProviderPreset) -> Option<&'static str> {
-    None
 }
 
 /// The OpenID Connect scopes followed by `scopes`.

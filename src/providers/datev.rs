@@ -34,6 +34,7 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
             revocation: Some(revoke),
             userinfo: Some(userinfo),
             jwks: Some(jwks),
+            device_authorization: None,
         },
         client_auth: ClientAuthMethod::ClientSecretBasic,
         scopes: vec!["openid", "profile", "email", "account_id", "offline_access"],

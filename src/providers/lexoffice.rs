@@ -33,6 +33,7 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
             revocation: Some(revoke),
             userinfo: None,
             jwks: None,
+            device_authorization: None,
         },
         client_auth: ClientAuthMethod::ClientSecretBasic,
         scopes: vec!["profile.read", "contacts.read", "vouchers.read", "files.read"],

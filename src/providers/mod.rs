@@ -253,6 +253,9 @@ pub struct PresetEndpoints {
     pub userinfo: Option<&'static str>,
     /// JSON Web Key Set.
     pub jwks: Option<&'static str>,
+    /// Device authorization endpoint (RFC 8628), where the provider offers the device
+    /// flow (none of the four presets does).
+    pub device_authorization: Option<&'static str>,
 }
 
 /// The shape of the API's error bodies.

@@ -29,6 +29,7 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
             revocation: Some("https://developer.api.intuit.com/v2/oauth2/tokens/revoke"),
             userinfo: None,
             jwks: Some("https://oauth.platform.intuit.com/op/v1/jwks"),
+            device_authorization: None,
         },
         client_auth: ClientAuthMethod::ClientSecretBasic,
         scopes: vec!["openid", "profile", "email", "com.intuit.quickbooks.accounting"],

@@ -16,6 +16,7 @@ pub(super) fn preset(env: Deployment) -> ProviderPreset {
             revocation: Some("https://identity.xero.com/connect/revocation"),
             userinfo: Some("https://identity.xero.com/connect/userinfo"),
             jwks: Some("https://identity.xero.com/.well-known/openid-configuration/jwks"),
+            device_authorization: None,
         },
         client_auth: ClientAuthMethod::None,
         scopes: vec!["openid", "profile", "email", "offline_access"],
