@@ -74,6 +74,11 @@ pub async fn token(ctx: &Ctx, args: &TokenArgs) -> Result<(), CliError> {
     if args.force_refresh {
         let client = ctx.client(settings).await?;
         let manager = ctx.manager(client, store);
+        // The manager refreshes the token it holds: load it first.
+        manager
+            .access_token()
+            .await
+            .map_err(|e| ctx.with_hint(e.into()))?;
         let token = manager
             .force_refresh()
             .await
@@ -391,6 +396,7 @@ async fn check_online(
             "the provider has no userinfo endpoint and the login has no refresh token, so it cannot be checked; log in again when the access token expires".to_owned(),
         ));
     }
+    manager.access_token().await.map_err(hint)?;
     manager.force_refresh().await.map_err(hint)?;
     Ok("refresh")
 }

@@ -181,6 +181,11 @@ impl Ctx {
     /// The settings for this environment: built-in (or LEXOFFICE_LOGIN_CONFIG_DIR's) files,
     /// --config, then LEXOFFICE_LOGIN_* variables.
     pub fn settings(&self) -> Result<Settings, CliError> {
+        self.settings_with(&[])
+    }
+
+    /// The settings with some variables added (where the environment has none).
+    pub fn settings_with(&self, extra: &[(&str, &str)]) -> Result<Settings, CliError> {
         // Variables that are not valid UTF-8 cannot be settings; skip them instead of
         // failing (std::env::vars() would panic on them).
         let mut vars: HashMap<String, String> = std::env::vars_os()
@@ -188,6 +193,10 @@ impl Ctx {
             .collect();
         if let Some(p) = self.provider {
             vars.insert(PROVIDER_ENV.to_owned(), p.name().to_owned());
+        }
+        for (k, v) in extra {
+            vars.entry((*k).to_owned())
+                .or_insert_with(|| (*v).to_owned());
         }
         // A named login's settings, under the real variables; messages name its file.
         let mut places: Vec<(String, String)> = Vec::new();
@@ -220,9 +229,14 @@ impl Ctx {
         .map_err(|e| {
             let mut e: CliError = e.into();
             for (var, place) in &places {
+                let key = var.trim_start_matches(ENV_PREFIX).to_ascii_lowercase();
                 e.message = e
                     .message
-                    .replace(&format!("environment variable {var}"), place);
+                    .replace(&format!("environment variable {var}"), place)
+                    .replace(
+                        &format!("`{key}` (environment)"),
+                        &format!("`{key}` ({place})"),
+                    );
             }
             let stray = stray_vars(&e.message, &names);
             if !stray.is_empty() {

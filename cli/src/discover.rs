@@ -184,8 +184,29 @@ fn list(v: &Option<Vec<String>>) -> String {
 }
 
 /// `discover`: shows the metadata and the checks; exits 5 (or 4) when a check fails.
+/// The client id `discover` uses when none is configured (the provider's metadata needs
+/// none; the client's own checks are then left out).
+const PLACEHOLDER_CLIENT_ID: &str = "discover-without-client-id";
+
 pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
-    let settings = ctx.settings()?;
+    let mut notes: Vec<String> = Vec::new();
+    let settings = match ctx.settings() {
+        Ok(s) => s,
+        Err(e) if e.message.contains("`client_id`") => {
+            let s = ctx.settings_with(&[
+                ("LEXOFFICE_LOGIN_CLIENT_ID", PLACEHOLDER_CLIENT_ID),
+                ("LEXOFFICE_LOGIN_CLIENT_AUTH", "none"),
+            ])?;
+            notes.push(format!(
+                "no client id is configured: the provider's metadata was read with a placeholder client id ({PLACEHOLDER_CLIENT_ID}), so the client's own settings were not checked; set `client_id` (LEXOFFICE_LOGIN_CLIENT_ID) to check them"
+            ));
+            s
+        }
+        Err(e) => return Err(e),
+    };
+    for note in &notes {
+        crate::errln!("note: {note}");
+    }
     let (source, m) = match &settings.discovery() {
         Discovery::Off => (
             "configured endpoints (discovery = false)".to_owned(),
@@ -225,6 +246,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
     if ctx.json {
         let value = json!({
             "env": ctx.env,
+            "notes": notes,
             "issuer": settings.issuer(),
             "source": source,
             "metadata": serde_json::to_value(&m).unwrap_or(Value::Null),

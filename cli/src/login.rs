@@ -12,12 +12,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use indicatif::{ProgressBar, ProgressStyle};
 use lexoffice_login::protocol::is_loopback;
-use lexoffice_login::{Client, Error, PendingLogin, TokenSet};
+use lexoffice_login::store::TokenStore;
+use lexoffice_login::{AuthorizeOptions, Client, Error, PendingLogin, Scopes, TokenSet};
 use tokio::sync::{mpsc, oneshot};
 use url::{Host, Url};
 
 use crate::args::LoginArgs;
-use crate::context::{encryption_words, warn_if_unencrypted, Ctx};
+use crate::context::{encryption_words, warn_if_unencrypted, AnyStore, Ctx};
 use crate::error::{CliError, Exit};
 use crate::{errln, outln};
 
@@ -197,8 +198,25 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     let mut interrupt = Interrupt::install();
     let mut settings = ctx.settings()?;
     // A broken store should show before the user spends a login on it.
-    let store = ctx.store()?;
-    warn_if_unencrypted(&store);
+    let store = ctx.login_store(args.store)?;
+    check_store(ctx, &store).await?;
+    let options = match &args.scopes {
+        Some(words) => {
+            let scopes: Scopes = crate::logins::scope_words(words).parse().map_err(|e| {
+                CliError::new(
+                    Exit::Config,
+                    format!("--scopes {words:?}: {e}"),
+                )
+                .hint("name scopes separated by spaces or commas, or a preset: sign-in, read-only-bookkeeping, invoicing, full-access")
+            })?;
+            if scopes.is_empty() {
+                return Err(CliError::new(Exit::Config, "--scopes names no scope"));
+            }
+            tracing::info!(scopes = %scopes, "asking for the scopes of --scopes");
+            AuthorizeOptions::new().scopes(scopes)
+        }
+        None => AuthorizeOptions::new(),
+    };
 
     let addr = listen_address(ctx, settings.redirect_uri())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -229,7 +247,24 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
         client = ctx.client(settings) => client?,
         () = interrupt.recv() => return Err(interrupted()),
     };
-    let (url, pending) = client.authorize().map_err(|e| ctx.with_hint(e.into()))?;
+    let (url, pending) = client
+        .authorize_with(options)
+        .map_err(|e| ctx.with_hint(e.into()))?;
+
+    if args.paste {
+        // Nothing listens: the browser's redirect fails, and its address is pasted here.
+        drop(listener);
+        let outcome = tokio::select! {
+            r = paste(&client, pending, &url, &redirect_uri) => r,
+            () = tokio::time::sleep(Duration::from_secs(args.timeout)) => Err(CliError::new(
+                Exit::Error,
+                format!("no address was pasted within {} s; nothing was stored", args.timeout),
+            )),
+            () = interrupt.recv() => Err(interrupted()),
+        };
+        let tokens = outcome?;
+        return save(ctx, client, &store, tokens).await.map(|_| ());
+    }
 
     let (tx, mut rx) = mpsc::channel::<Callback>(8);
     let app = Router::new().fallback(on_request).with_state(Server {
@@ -253,7 +288,6 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
             port = redirect_uri.port_or_known_default().unwrap_or(80)
         );
     } else {
-        errln!("Opening the browser to log in. If it does not open, visit:\n\n  {url}\n");
         let target = url.to_string();
         let opened = tokio::task::spawn_blocking(move || {
             let mut options = webbrowser::BrowserOptions::new();
@@ -261,12 +295,19 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
             webbrowser::open_browser_with_options(webbrowser::Browser::Default, &target, &options)
         })
         .await;
-        match opened {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => errln!(
-                "Could not open a browser ({e}); open the URL above yourself, or use --no-browser."
+        let failure = match opened {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        match failure {
+            None => errln!(
+                "Opened the browser to log in. If it did not show the login page, visit:\n\n  {url}\n"
             ),
-            Err(e) => errln!("Could not open a browser ({e}); open the URL above yourself."),
+            Some(why) => errln!(
+                "No browser could be opened ({why}). Open this URL in a browser on this machine:\n\n  {url}\n\n\
+                 (Over SSH: `login --paste`, or `login --no-browser` with ssh -L.)"
+            ),
         }
     }
 
@@ -285,26 +326,16 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     progress.finish();
 
     let result = match outcome {
-        Ok((tokens, reply)) => {
-            let who = subject_words(&tokens);
-            let manager = ctx.manager(client, store.clone());
-            match manager.save_login(tokens).await {
-                Ok(()) => {
-                    let _ = reply.send(Page::success(&who));
-                    errln!(
-                        "Logged in ({key}){who}. The login is stored in {path} ({enc}).",
-                        key = ctx.key(),
-                        path = store.path_for(&ctx.key()).display(),
-                        enc = encryption_words(store.encryption())
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    let _ = reply.send(Page::failure("The login could not be stored".into()));
-                    Err(CliError::from(e))
-                }
+        Ok((tokens, reply)) => match save(ctx, client, &store, tokens).await {
+            Ok(who) => {
+                let _ = reply.send(Page::success(&who));
+                Ok(())
             }
-        }
+            Err(e) => {
+                let _ = reply.send(Page::failure("The login could not be stored".into()));
+                Err(e)
+            }
+        },
         Err(e) => Err(e),
     };
 
@@ -319,6 +350,103 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
         abort.abort();
     }
     result
+}
+
+/// Stores the login through the token manager and says so; returns " as NAME (SUB)".
+async fn save(
+    ctx: &Ctx,
+    client: Client,
+    store: &AnyStore,
+    tokens: TokenSet,
+) -> Result<String, CliError> {
+    let who = subject_words(&tokens);
+    let manager = ctx.manager(client, store.clone());
+    manager.save_login(tokens).await.map_err(CliError::from)?;
+    let enc = if store.is_keyring() {
+        "the keyring encrypts it"
+    } else {
+        encryption_words(store.files().encryption())
+    };
+    errln!(
+        "Logged in ({key}){who}. The login is stored in {path} ({enc}).",
+        key = ctx.key(),
+        path = store.location(&ctx.key()),
+    );
+    Ok(who)
+}
+
+/// Checks, before any browser opens, that the login can be stored: the directory is
+/// writable (file store), the keyring answers (keyring store). Gives the one-time advice
+/// about an unencrypted store.
+async fn check_store(ctx: &Ctx, store: &AnyStore) -> Result<(), CliError> {
+    let dir = store.files().dir().to_owned();
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe));
+    if let Err(e) = written {
+        return Err(CliError::new(
+            Exit::Error,
+            format!(
+                "the login could not be stored: the store directory {} is not writable ({e}); nothing was started",
+                dir.display()
+            ),
+        )
+        .hint("set LEXOFFICE_LOGIN_STORE_DIR to a directory this user may write, or use --store keyring"));
+    }
+    if store.is_keyring() {
+        if let Err(e) = store.load(&ctx.key()).await {
+            return Err(CliError::from(e).or_hint(
+                "the OS keyring is not usable here; use --store file (encrypted with LEXOFFICE_LOGIN_STORE_KEY)",
+            ));
+        }
+    } else {
+        warn_if_unencrypted(store.files());
+    }
+    Ok(())
+}
+
+/// `login --paste`: prints the URL, reads the address the browser was sent back to.
+async fn paste(
+    client: &Client,
+    pending: PendingLogin,
+    url: &Url,
+    redirect_uri: &Url,
+) -> Result<TokenSet, CliError> {
+    use tokio::io::AsyncBufReadExt as _;
+    outln!("{url}")?;
+    errln!(
+        "Open the URL above in any browser and log in. The browser is then sent to \
+         {redirect_uri}?code=... and shows an error page (nothing listens there): copy the \
+         whole address from its address bar and paste it here, then press Enter."
+    );
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .map_err(|e| CliError::new(Exit::Error, format!("could not read stdin: {e}")))?;
+        let Some(line) = line else {
+            return Err(CliError::new(
+                Exit::Error,
+                "stdin ended before an address was pasted; nothing was stored",
+            ));
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        return client.complete(pending, line).await.map_err(|e| {
+            let e = CliError::from(e);
+            CliError {
+                message: format!(
+                    "{}; nothing was stored (an earlier login is unchanged)",
+                    e.message
+                ),
+                ..e
+            }
+        });
+    }
 }
 
 /// Ctrl-C (SIGINT), caught from the moment this is made: make it before telling the

@@ -1063,3 +1063,343 @@ async fn the_command_lines_own_variables_are_not_settings_and_a_stray_one_is_nam
         discover.describe()
     );
 }
+
+/// The whole flow at TRACE: no output carries a code, the state (outside the login URL
+/// it belongs in), a token, the client secret or the store key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_at_trace_prints_no_secret() {
+    let mut world = World::start().await;
+    world.extra_env.push(("RUST_LOG".into(), "trace".into()));
+    let run = world.start_login(&["-vvv"]).await;
+    let state = run.param("state");
+    let redirect = world.authorize(&run.url).await;
+    let (status, _) = browser_get(&redirect).await;
+    assert_eq!(status, 200);
+    let login = run.finish(&world).await;
+    assert_eq!(login.code, 0, "{}", login.describe());
+    assert!(
+        login.stderr.contains("TRACE") || login.stderr.contains("DEBUG"),
+        "RUST_LOG=trace logs: {}",
+        login.describe()
+    );
+    world.collect_stored_secrets();
+    world.run_ok(&["token"], 0).await;
+    world.run_ok(&["token", "--force-refresh"], 0).await;
+    world.run_ok(&["status"], 0).await;
+    world.run_ok(&["whoami"], 0).await;
+    world.run_ok(&["whoami", "--api"], 0).await;
+    world.collect_stored_secrets();
+    world.run_ok(&["logout"], 0).await;
+
+    // An encrypted store: its key is a secret too.
+    let key = lexoffice_login::store::EncryptionKey::generate().unwrap();
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_STORE_KEY".into(), key.to_base64()));
+    world.secrets.lock().unwrap().push(key.to_base64());
+    let run = world.start_login(&[]).await;
+    let state2 = run.param("state");
+    let redirect = world.authorize(&run.url).await;
+    browser_get(&redirect).await;
+    assert_eq!(run.finish(&world).await.code, 0);
+    world.run_ok(&["token", "--force-refresh"], 0).await;
+    world.run_ok(&["status", "--json"], 0).await;
+    world.run_ok(&["logout"], 0).await;
+
+    for out in world.outputs.lock().unwrap().iter() {
+        for s in [&state, &state2] {
+            assert!(
+                !out.stderr.contains(s.as_str()),
+                "state on stderr: {}",
+                out.describe()
+            );
+            let rest: String = out.stdout.lines().skip(1).collect();
+            assert!(
+                !rest.contains(s.as_str()),
+                "state on stdout: {}",
+                out.describe()
+            );
+        }
+    }
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_force_refresh_damaged_logins_and_json_errors() {
+    let world = World::start().await;
+    world.login(&[]).await;
+    world.login(&["--profile", "work"]).await;
+
+    let list = world.run_ok(&["list"], 0).await;
+    assert!(
+        list.stdout.contains("local/default") && list.stdout.contains("local/work"),
+        "{}",
+        list.describe()
+    );
+    let all = world.run_ok(&["status", "--all", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(
+        v["logins"].as_array().unwrap().len(),
+        2,
+        "{}",
+        all.describe()
+    );
+    assert_eq!(v["logins"][0]["subject"], "sandbox-user-1");
+
+    // --force-refresh refreshes a fresh token.
+    let before = world.sandbox.stats().token_grants("refresh_token");
+    let a = world.run_ok(&["token"], 0).await;
+    let b = world.run_ok(&["token", "--force-refresh"], 0).await;
+    assert_eq!(
+        world.sandbox.stats().token_grants("refresh_token"),
+        before + 1
+    );
+    assert_ne!(a.stdout, b.stdout);
+    world.collect_stored_secrets();
+
+    // A damaged login: exit 3 naming the file; logout --force removes it.
+    let file = world.store_file("work");
+    std::fs::write(&file, b"{ not json").unwrap();
+    let token = world.run_ok(&["token", "--profile", "work"], 3).await;
+    assert!(
+        token.stderr.contains(&file.display().to_string())
+            && token.stderr.contains("logout --force"),
+        "{}",
+        token.describe()
+    );
+    let status = world
+        .run_ok(&["status", "--profile", "work", "--json"], 3)
+        .await;
+    let err: serde_json::Value =
+        serde_json::from_str(status.stderr.lines().last().unwrap()).expect("a JSON error");
+    assert_eq!(err["error"]["exit"], 3, "{}", status.describe());
+    world.run_ok(&["logout", "--profile", "work"], 3).await;
+    world
+        .run_ok(&["logout", "--profile", "work", "--force"], 0)
+        .await;
+    assert!(!file.exists());
+    let list = world.run_ok(&["list"], 0).await;
+    assert!(!list.stdout.contains("local/work"), "{}", list.describe());
+
+    // --json errors, usage errors included; --env typos; the manual page.
+    let usage = world.run_ok(&["token", "--bogus", "--json"], 2).await;
+    let err: serde_json::Value = serde_json::from_str(usage.stderr.trim()).unwrap();
+    assert_eq!(err["error"]["kind"], "usage");
+    let typo = world.run_ok(&["status", "--env", "prod"], 5).await;
+    assert!(
+        typo.stderr.contains("did you mean production?"),
+        "{}",
+        typo.describe()
+    );
+    let man = world.run_ok(&["man"], 0).await;
+    assert!(
+        man.stdout.contains(".TH lexoffice-login"),
+        "{}",
+        man.describe()
+    );
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_bound_to_its_issuer_and_client() {
+    let mut world = World::start().await;
+    world.login(&[]).await;
+    let other = Sandbox::builder().start().await.unwrap();
+
+    // Another client id: refused before any request.
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_CLIENT_ID".into(), "another-client".into()));
+    for args in [
+        &["token"][..],
+        &["token", "--force-refresh"],
+        &["status"],
+        &["whoami", "--api"],
+        &["logout"],
+    ] {
+        let out = world.run_ok(args, 5).await;
+        assert!(
+            out.stderr.contains("client id") && out.stderr.contains("another-client"),
+            "{}",
+            out.describe()
+        );
+        assert!(
+            out.stdout.lines().all(|l| !l.starts_with("ey")),
+            "{}",
+            out.describe()
+        );
+    }
+    world.extra_env.pop();
+
+    // Another issuer: nothing reaches it.
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_ISSUER".into(), other.issuer().to_owned()));
+    for args in [&["token"][..], &["status"], &["logout"]] {
+        let out = world.run_ok(args, 5).await;
+        assert!(
+            out.stderr.contains(world.sandbox.issuer()) && out.stderr.contains(other.issuer()),
+            "{}",
+            out.describe()
+        );
+    }
+    assert_eq!(other.stats().requests(SandboxRoute::Token), 0);
+    assert_eq!(other.stats().requests(SandboxRoute::Userinfo), 0);
+    world.extra_env.pop();
+    assert!(world.store_file("default").exists());
+    world.run_ok(&["token"], 0).await;
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paste_login_and_scopes_at_login() {
+    let world = World::start().await;
+    let mut cmd = world.command(&[
+        "login",
+        "--paste",
+        "--scopes",
+        "openid offline_access profile.read",
+    ]);
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(COMMAND_TIMEOUT, stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let url = url::Url::parse(line.trim()).expect("the login URL");
+    let scope = url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(scope, "openid offline_access profile.read");
+    let redirect = world.authorize(&url).await;
+    use tokio::io::AsyncWriteExt;
+    stdin
+        .write_all(format!("{redirect}\n").as_bytes())
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("paste"), "{stderr}");
+    world.record(&Output {
+        args: vec!["login".into(), "--paste".into()],
+        code: 0,
+        stdout: line,
+        stderr,
+    });
+    world.collect_stored_secrets();
+    let status = world.run_ok(&["status", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        v["provider_check"]["accepted"],
+        true,
+        "{}",
+        status.describe()
+    );
+    let scopes: Vec<&str> = v["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(!scopes.contains(&"contacts.read"), "{scopes:?}");
+
+    // The ID token has no name or email (no `profile`/`email` scope): whoami asks userinfo.
+    let whoami = world.run_ok(&["whoami", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&whoami.stdout).unwrap();
+    assert_eq!(v["subject"], "sandbox-user-1", "{}", whoami.describe());
+
+    // A scope preset by name.
+    let run = world
+        .start_login(&["--profile", "books", "--scopes", "read-only-bookkeeping"])
+        .await;
+    assert_eq!(
+        run.param("scope"),
+        "profile.read contacts.read vouchers.read files.read"
+    );
+    drop(run);
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_logins_from_the_user_config_file() {
+    let mut world = World::start().await;
+    let config = world.dir.path().join("user-config.toml");
+    std::fs::write(
+        &config,
+        r#"
+[logins.work]
+env = "local"
+client_id = "lexoffice-login-sandbox"
+scopes = ["openid", "profile", "offline_access", "profile.read"]
+secret = { env = "WORK_SECRET" }
+
+[logins.broken]
+env = "local"
+client_id = ""
+secret_plaintext = "sandbox-secret"
+"#,
+    )
+    .unwrap();
+    world.extra_env.push((
+        "LEXOFFICE_LOGIN_USER_CONFIG".into(),
+        config.display().to_string(),
+    ));
+    // The secret comes from WORK_SECRET, not from the settings' variable.
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_CLIENT_SECRET".into(), String::new()));
+    let missing = world
+        .run_ok(&["login", "--no-browser", "--login", "work"], 5)
+        .await;
+    assert!(
+        missing.stderr.contains("WORK_SECRET") && missing.stderr.contains("[logins.work] secret"),
+        "{}",
+        missing.describe()
+    );
+    world
+        .extra_env
+        .push(("WORK_SECRET".into(), "sandbox-secret".into()));
+    world.login(&["--login", "work"]).await;
+    assert!(world.store_file("work").exists());
+    let status = world
+        .run_ok(&["status", "--login", "work", "--json"], 0)
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert!(!v["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "contacts.read"));
+    world.run_ok(&["token", "--login", "work"], 0).await;
+
+    // A bad value names the file and the key.
+    let broken = world
+        .run_ok(&["login", "--no-browser", "--login", "broken"], 5)
+        .await;
+    assert!(
+        broken.stderr.contains("[logins.broken] client_id"),
+        "{}",
+        broken.describe()
+    );
+    assert!(
+        broken.stderr.contains("warning") && broken.stderr.contains("plain text"),
+        "{}",
+        broken.describe()
+    );
+    // Completion offers the named and stored logins.
+    let mut cmd = world.command(&["--", "lexoffice-login", "token", "--login", ""]);
+    cmd.env("COMPLETE", "fish");
+    let out = cmd.output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("work") && text.contains("broken"), "{text}");
+    world.assert_no_secret_printed();
+}
