@@ -157,6 +157,9 @@ pub enum Command {
     Discover,
 
     /// Run the local sandbox issuer (for --env local) until Ctrl-C.
+    ///
+    /// `--provider datev|xero|quickbooks|lexoffice` (or --lexoffice) behaves like that
+    /// provider. It prints the `export` lines that point `lexoffice-login --env local` at it.
     #[cfg(feature = "sandbox")]
     #[command(after_help = EXIT_CODES)]
     Sandbox(SandboxArgs),

@@ -1,5 +1,6 @@
 //! `sandbox`: the local sandbox issuer, in the foreground until Ctrl-C.
 
+use lexoffice_login::providers::Provider;
 use lexoffice_login_sandbox::{Sandbox, SandboxProfile};
 use serde_json::json;
 
@@ -12,10 +13,12 @@ use crate::{errln, outln};
 pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     // Caught before the sandbox says it is ready, so that a stop right after is clean.
     let mut stop = Stop::install();
-    let profile = if args.lexoffice {
-        SandboxProfile::Lexoffice
-    } else {
-        SandboxProfile::Oidc
+    let profile = match (args.lexoffice, ctx.provider) {
+        (true, _) | (false, Some(Provider::Lexoffice)) => SandboxProfile::Lexoffice,
+        (false, Some(Provider::Datev)) => SandboxProfile::Datev,
+        (false, Some(Provider::Xero)) => SandboxProfile::Xero,
+        (false, Some(Provider::QuickBooks)) => SandboxProfile::QuickBooks,
+        (false, _) => SandboxProfile::Oidc,
     };
     let sandbox = Sandbox::builder()
         .profile(profile)
@@ -45,7 +48,8 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     if ctx.json {
         let info = json!({
             "issuer": sandbox.issuer(),
-            "profile": if args.lexoffice { "lexoffice" } else { "oidc" },
+            "profile": format!("{profile:?}").to_ascii_lowercase(),
+            "exports": exports(&sandbox, profile).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "authorization_endpoint": sandbox.url("/oauth2/authorize").as_str(),
             "token_endpoint": sandbox.url("/oauth2/token").as_str(),
             "revocation_endpoint": sandbox.url("/oauth2/revoke").as_str(),
@@ -61,10 +65,9 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     } else {
         outln!(
             "lexoffice-login sandbox issuer ({} profile), for tests and local development only",
-            if args.lexoffice {
-                "lexoffice"
-            } else {
-                "OpenID Connect"
+            match profile {
+                SandboxProfile::Oidc => "OpenID Connect".to_owned(),
+                other => format!("{other:?}"),
             }
         )?;
         outln!("  {:<15} {}", "issuer", sandbox.issuer())?;
@@ -118,11 +121,12 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
             )?;
         }
         outln!("To log in against it, in another terminal:")?;
-        if sandbox.issuer() != "http://127.0.0.1:4455" {
-            outln!("  export LEXOFFICE_LOGIN_ISSUER={}", sandbox.issuer())?;
-        }
-        if let Some(secret) = sandbox.client_secret() {
-            outln!("  export LEXOFFICE_LOGIN_CLIENT_SECRET={secret}")?;
+        for (k, v) in exports(&sandbox, profile) {
+            if v.contains(' ') {
+                outln!("  export {k}=\"{v}\"")?;
+            } else {
+                outln!("  export {k}={v}")?;
+            }
         }
         outln!("  lexoffice-login login --env local")?;
         outln!("Ctrl-C stops the sandbox.")?;
@@ -132,6 +136,61 @@ pub async fn run(ctx: &Ctx, args: &SandboxArgs) -> Result<(), CliError> {
     sandbox.shutdown().await;
     errln!("sandbox stopped");
     Ok(())
+}
+
+/// The variables that point `lexoffice-login --env local` at this sandbox, for its
+/// profile: printed as `export` lines, tested as printed.
+fn exports(sandbox: &Sandbox, profile: SandboxProfile) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, val: String| v.push((format!("LEXOFFICE_LOGIN_{k}"), val));
+    put("ISSUER", sandbox.issuer().to_owned());
+    put("CLIENT_ID", sandbox.client_id().to_owned());
+    match sandbox.client_secret() {
+        Some(secret) => put("CLIENT_SECRET", secret.to_owned()),
+        None => put("CLIENT_AUTH", "none".to_owned()),
+    }
+    // Any loopback port: the login takes a free one.
+    put("REDIRECT_URI", "http://127.0.0.1:0/callback".to_owned());
+    let oidc = |p: SandboxProfile| {
+        lexoffice_login_sandbox::profile_scopes(p)
+            .into_iter()
+            .filter(|s| lexoffice_login_sandbox::OIDC_SCOPES.contains(s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match profile {
+        SandboxProfile::Oidc => {}
+        SandboxProfile::Lexoffice => {
+            // Like the real Partner API: no discovery, static endpoints, no `openid`.
+            put("PROVIDER", "lexoffice".to_owned());
+            put("DISCOVERY", "false".to_owned());
+            for (k, path) in [
+                ("ENDPOINTS__AUTHORIZATION", "/oauth2/authorize"),
+                ("ENDPOINTS__TOKEN", "/oauth2/token"),
+                ("ENDPOINTS__REVOCATION", "/oauth2/revoke"),
+            ] {
+                put(k, sandbox.url(path).to_string());
+            }
+            put("SCOPES", "profile.read contacts.read".to_owned());
+        }
+        SandboxProfile::QuickBooks => {
+            put("PROVIDER", "quickbooks".to_owned());
+            put(
+                "DISCOVERY_URL",
+                sandbox.url("/.well-known/openid_configuration").to_string(),
+            );
+            put("SCOPES", oidc(profile));
+        }
+        other => {
+            let provider = match other {
+                SandboxProfile::Datev => "datev",
+                _ => "xero",
+            };
+            put("PROVIDER", provider.to_owned());
+            put("SCOPES", oidc(other));
+        }
+    }
+    v
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

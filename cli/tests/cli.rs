@@ -1403,3 +1403,108 @@ secret_plaintext = "sandbox-secret"
     assert!(text.contains("work") && text.contains("broken"), "{text}");
     world.assert_no_secret_printed();
 }
+
+/// `lexoffice-login sandbox` for every profile: the printed `export` lines, exactly, are
+/// enough for `login`, `token` and `status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandboxs_printed_instructions_work_for_every_profile() {
+    for flags in [
+        &[][..],
+        &["--lexoffice"],
+        &["--provider", "datev"],
+        &["--provider", "xero"],
+        &["--provider", "quickbooks"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let base = |args: &[&str]| {
+            let mut cmd = Command::new(BIN);
+            cmd.args(args)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", dir.path())
+                .env("XDG_CONFIG_HOME", dir.path().join("config"))
+                .env("LEXOFFICE_LOGIN_STORE_DIR", dir.path().join("store"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            cmd
+        };
+        let mut args = vec!["sandbox", "--port", "0"];
+        args.extend_from_slice(flags);
+        let mut sandbox = base(&args).spawn().unwrap();
+        let mut lines = BufReader::new(sandbox.stdout.take().unwrap()).lines();
+        let mut exports: Vec<(String, String)> = Vec::new();
+        let mut printed = String::new();
+        loop {
+            let line = tokio::time::timeout(COMMAND_TIMEOUT, lines.next_line())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap_or_else(|| panic!("the sandbox ended early:\n{printed}"));
+            printed.push_str(&line);
+            printed.push('\n');
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("export ") {
+                let (k, v) = rest.split_once('=').unwrap();
+                exports.push((k.to_owned(), v.trim_matches('"').to_owned()));
+            }
+            if line.starts_with("lexoffice-login login") {
+                assert_eq!(line, "lexoffice-login login --env local", "{printed}");
+                break;
+            }
+        }
+        let with_exports = |args: &[&str]| {
+            let mut cmd = base(args);
+            for (k, v) in &exports {
+                cmd.env(k, v);
+            }
+            cmd
+        };
+        let mut login = with_exports(&["login", "--env", "local", "--no-browser"])
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(login.stdout.take().unwrap());
+        let mut url = String::new();
+        tokio::time::timeout(COMMAND_TIMEOUT, out.read_line(&mut url))
+            .await
+            .unwrap()
+            .unwrap();
+        let url = url::Url::parse(url.trim())
+            .unwrap_or_else(|e| panic!("{flags:?}: no login URL ({e}):\n{printed}"));
+        let redirect = lexoffice_login_sandbox::follow_authorization(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}\n{printed}"));
+        let (status, page) = browser_get(&redirect).await;
+        let done = tokio::time::timeout(COMMAND_TIMEOUT, login.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{flags:?}: {status} {page}\n{}\n{printed}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        for args in [
+            &["token", "--env", "local"][..],
+            &["status", "--env", "local"],
+        ] {
+            let out = with_exports(args).output().await.unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{flags:?} {args:?}:\n{}\n{}\n{printed}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let pid = sandbox.id().unwrap().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, sandbox.wait()).await;
+    }
+}
