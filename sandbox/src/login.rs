@@ -1,6 +1,7 @@
 //! Helpers for tests that log in against the sandbox: settings for its default client,
 //! and a login that plays the browser's part.
 
+use lexoffice_login::providers::Provider;
 use lexoffice_login::{Client, Error, Settings, SettingsBuilder, TokenSet};
 
 use super::behaviour::Discovery;
@@ -66,17 +67,12 @@ impl Sandbox {
                 "contacts.read",
             ]),
             SandboxProfile::Lexoffice => builder.scopes(["profile.read", "contacts.read"]),
-            SandboxProfile::Datev => builder
-                .scopes([
-                    "openid",
-                    "profile",
-                    "email",
-                    "account_id",
-                    "offline_access",
-                    "datev:accounting:clients",
-                    "accounting:documents",
-                ])
-                .extra_authorize_param("enableWindowsSso", "true"),
+            // Every scope DATEV offers; its preset adds enableWindowsSso.
+            SandboxProfile::Datev => builder.scopes(
+                Provider::Datev
+                    .preset(lexoffice_login::providers::Deployment::Production)
+                    .known_scopes,
+            ),
             SandboxProfile::Xero => builder.scopes([
                 "openid",
                 "profile",

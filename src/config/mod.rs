@@ -177,14 +177,7 @@ impl Settings {
 
     /// Loads settings with full control over the layers.
     pub fn load_with(opts: LoadOptions) -> Result<Settings, ConfigError> {
-        let read = layers::read(opts)?;
-        validate::validate(
-            read.env,
-            read.raw.into(),
-            read.secret.map(ClientSecret::new),
-            &read.origins,
-            read.problems,
-        )
+        validated(layers::read(opts)?)
     }
 
     /// The environments that have a built-in config file (`local`, `sandbox`,
@@ -333,7 +326,11 @@ impl Settings {
 /// file would be (the fuzz target's way in).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn load_with_text(opts: LoadOptions, text: &str) -> Result<Settings, ConfigError> {
-    let read = layers::read_with(opts, Some(text))?;
+    validated(layers::read_with(opts, Some(text))?)
+}
+
+/// What the layers hold, validated.
+fn validated(read: layers::Read) -> Result<Settings, ConfigError> {
     validate::validate(
         read.env,
         read.raw.into(),

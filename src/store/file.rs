@@ -337,18 +337,23 @@ impl TokenStore for FileStore {
 }
 
 impl Inner {
-    fn read(&self, name: &str) -> Result<Option<TokenSet>, StoreError> {
+    /// A stored file's path and bytes; `None` when there is no file.
+    fn read_bytes(&self, name: &str) -> Result<Option<(PathBuf, Vec<u8>)>, StoreError> {
         let path = self.dir.join(name);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    action: "read",
-                    path,
-                    source,
-                })
-            }
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some((path, bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    fn read(&self, name: &str) -> Result<Option<TokenSet>, StoreError> {
+        let Some((path, bytes)) = self.read_bytes(name)? else {
+            return Ok(None);
         };
         self.decode(name, &path, &bytes).map(Some)
     }
@@ -433,17 +438,8 @@ impl Inner {
 
     /// How a stored file is actually kept, read from the file itself.
     fn file_encryption(&self, name: &str) -> Result<Option<Encryption>, StoreError> {
-        let path = self.dir.join(name);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    action: "read",
-                    path,
-                    source,
-                })
-            }
+        let Some((path, bytes)) = self.read_bytes(name)? else {
+            return Ok(None);
         };
         let envelope: Envelope =
             serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
