@@ -1508,3 +1508,62 @@ async fn the_sandboxs_printed_instructions_work_for_every_profile() {
         let _ = tokio::time::timeout(COMMAND_TIMEOUT, sandbox.wait()).await;
     }
 }
+
+/// `login --store keyring`: the tokens go to the OS keyring (Linux: the kernel keyring),
+/// a pointer without secrets stays in the store directory, and every command finds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyring_store_from_the_command_line() {
+    let world = World::start().await;
+    let profile = format!("kr-{}", std::process::id());
+    let (login, _) = world
+        .login(&["--store", "keyring", "--profile", &profile])
+        .await;
+    assert!(login.stderr.contains("keyring"), "{}", login.describe());
+    assert!(
+        !login.stderr.contains("UNENCRYPTED"),
+        "{}",
+        login.describe()
+    );
+    assert!(!world.store_file(&profile).exists());
+    let pointer = world.store_dir().join(format!("local.{profile}.keyring"));
+    assert!(pointer.exists());
+    let token = world.run_ok(&["token", "--profile", &profile], 0).await;
+    assert!(!std::fs::read_to_string(&pointer)
+        .unwrap()
+        .contains(token.stdout.trim()));
+    let status = world
+        .run_ok(&["status", "--profile", &profile, "--json"], 0)
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["store"]["kind"], "keyring", "{}", status.describe());
+    let list = world.run_ok(&["list"], 0).await;
+    assert!(
+        list.stdout.contains(&profile) && list.stdout.contains("keyring"),
+        "{}",
+        list.describe()
+    );
+    world.run_ok(&["logout", "--profile", &profile], 0).await;
+    assert!(!pointer.exists());
+    world.run_ok(&["token", "--profile", &profile], 3).await;
+    world.assert_no_secret_printed();
+}
+
+/// No browser can be opened (none on PATH): said at once, with the URL to open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_cannot_open_is_said_at_once() {
+    let world = World::start().await;
+    let mut cmd = world.command(&["login", "--timeout", "5"]);
+    cmd.env("PATH", "/nonexistent")
+        .env_remove("BROWSER")
+        .env_remove("DISPLAY");
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("No browser could be opened") && stderr.contains("/oauth2/authorize?"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}
