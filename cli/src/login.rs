@@ -219,6 +219,10 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     };
 
     let addr = listen_address(ctx, settings.redirect_uri())?;
+    // `--paste` listens nowhere; it binds only to learn a free port for port 0.
+    if args.paste && addr.port() != 0 {
+        return paste_login(ctx, args, settings, store, options, interrupt).await;
+    }
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::new(
             Exit::Error,
@@ -254,16 +258,17 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     if args.paste {
         // Nothing listens: the browser's redirect fails, and its address is pasted here.
         drop(listener);
-        let outcome = tokio::select! {
-            r = paste(&client, pending, &url, &redirect_uri) => r,
-            () = tokio::time::sleep(Duration::from_secs(args.timeout)) => Err(CliError::new(
-                Exit::Error,
-                format!("no address was pasted within {} s; nothing was stored", args.timeout),
-            )),
-            () = interrupt.recv() => Err(interrupted()),
-        };
-        let tokens = outcome?;
-        return save(ctx, client, &store, tokens).await.map(|_| ());
+        return paste_wait(
+            ctx,
+            args,
+            client,
+            store,
+            url,
+            pending,
+            &redirect_uri,
+            interrupt,
+        )
+        .await;
     }
 
     let (tx, mut rx) = mpsc::channel::<Callback>(8);
@@ -404,6 +409,60 @@ async fn check_store(ctx: &Ctx, store: &AnyStore) -> Result<(), CliError> {
         warn_if_unencrypted(store.files());
     }
     Ok(())
+}
+
+/// `login --paste` with a fixed redirect URI: nothing is bound at all.
+async fn paste_login(
+    ctx: &Ctx,
+    args: &LoginArgs,
+    settings: lexoffice_login::Settings,
+    store: AnyStore,
+    options: AuthorizeOptions,
+    mut interrupt: Interrupt,
+) -> Result<(), CliError> {
+    let redirect_uri = settings.redirect_uri().clone();
+    let client = tokio::select! {
+        client = ctx.client(settings) => client?,
+        () = interrupt.recv() => return Err(interrupted()),
+    };
+    let (url, pending) = client
+        .authorize_with(options)
+        .map_err(|e| ctx.with_hint(e.into()))?;
+    paste_wait(
+        ctx,
+        args,
+        client,
+        store,
+        url,
+        pending,
+        &redirect_uri,
+        interrupt,
+    )
+    .await
+}
+
+/// Waits for the pasted address (or the timeout, or Ctrl-C), then stores the login.
+#[allow(clippy::too_many_arguments)]
+async fn paste_wait(
+    ctx: &Ctx,
+    args: &LoginArgs,
+    client: Client,
+    store: AnyStore,
+    url: Url,
+    pending: PendingLogin,
+    redirect_uri: &Url,
+    mut interrupt: Interrupt,
+) -> Result<(), CliError> {
+    let outcome = tokio::select! {
+        r = paste(&client, pending, &url, redirect_uri) => r,
+        () = tokio::time::sleep(Duration::from_secs(args.timeout)) => Err(CliError::new(
+            Exit::Error,
+            format!("no address was pasted within {} s; nothing was stored", args.timeout),
+        )),
+        () = interrupt.recv() => Err(interrupted()),
+    };
+    let tokens = outcome?;
+    save(ctx, client, &store, tokens).await.map(|_| ())
 }
 
 /// `login --paste`: prints the URL, reads the address the browser was sent back to.
