@@ -49,6 +49,7 @@ mod backoff;
 mod callback;
 mod client;
 pub mod config;
+pub mod connections;
 mod device;
 mod error;
 #[cfg(feature = "fuzzing")]

@@ -13,7 +13,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
-use super::fs::{create_private_dir, open_private, sanitize};
+use super::fs::{create_private_dir, open_private, sanitize, unsanitize};
 use super::{RefreshGuard, StoreError, StoreKey, TokenStore};
 use crate::tokens::TokenSet;
 
@@ -276,6 +276,35 @@ impl FileStore {
         let name = file_name(key);
         self.blocking(move |inner| inner.file_encryption(&name))
             .await
+    }
+
+    /// The keys of every login stored here (files named by [`FileStore::path_for`];
+    /// other files are left out).
+    pub async fn keys(&self) -> Result<Vec<StoreKey>, StoreError> {
+        self.blocking(|inner| {
+            let entries = fs::read_dir(&inner.dir).map_err(|source| StoreError::Io {
+                action: "list",
+                path: inner.dir.clone(),
+                source,
+            })?;
+            let mut keys = Vec::new();
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                    continue;
+                };
+                let mut parts = stem.split('.');
+                if let (Some(env), Some(profile), None) = (parts.next(), parts.next(), parts.next())
+                {
+                    if let (Some(env), Some(profile)) = (unsanitize(env), unsanitize(profile)) {
+                        keys.push(StoreKey::new(env, profile));
+                    }
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+        .await
     }
 
     /// The file that holds the login for `key`.
@@ -588,6 +617,24 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_read_back_into_their_keys() {
+        for (env, profile) in [
+            ("production", "default"),
+            ("a.b", "x/y z"),
+            ("", "ü"),
+            ("_2e", "-"),
+        ] {
+            let name = file_name(&StoreKey::new(env, profile));
+            let stem = name.strip_suffix(".json").unwrap();
+            let (e, p) = stem.split_once('.').unwrap();
+            assert_eq!(unsanitize(e).as_deref(), Some(env), "{name}");
+            assert_eq!(unsanitize(p).as_deref(), Some(profile), "{name}");
+        }
+        assert_eq!(unsanitize("a_zz"), None);
+        assert_eq!(unsanitize("a.b"), None);
+    }
 
     #[test]
     fn file_names_are_safe_and_unambiguous() {

@@ -23,6 +23,31 @@ pub(super) fn sanitize(part: &str) -> String {
     out
 }
 
+/// The inverse of [`sanitize`]; `None` for text it cannot have made.
+pub(super) fn unsanitize(part: &str) -> Option<String> {
+    if part == "_" {
+        return Some(String::new());
+    }
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => {
+                let hex = part.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Opens (or creates) a file readable and writable by this user only (0600 on Unix).
 pub(super) fn open_private(
     path: &Path,

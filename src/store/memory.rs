@@ -23,6 +23,13 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The keys of every stored login.
+    pub async fn keys(&self) -> Vec<StoreKey> {
+        let mut keys: Vec<StoreKey> = self.entries.read().await.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     fn refresh_mutex(&self, key: &StoreKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = match self.locks.lock() {
             Ok(g) => g,
