@@ -84,11 +84,11 @@ pub async fn token(ctx: &Ctx, args: &TokenArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| ctx.with_hint(e.into()))?;
         tracing::info!("refreshed on request (--force-refresh)");
-        return outln!("{}", token.secret());
+        return print_token(ctx, token.secret());
     }
     if !stored.expires_within(stored.refresh_margin(options.refresh_margin)) {
         tracing::debug!("the stored access token is fresh; printed without asking the provider");
-        return outln!("{}", stored.access_token.secret());
+        return print_token(ctx, stored.access_token.secret());
     }
 
     let client = match ctx.client(settings).await {
@@ -99,7 +99,7 @@ pub async fn token(ctx: &Ctx, args: &TokenArgs) -> Result<(), CliError> {
                 "warning: the access token expires soon and could not be refreshed ({})",
                 e.message
             );
-            return outln!("{}", stored.access_token.secret());
+            return print_token(ctx, stored.access_token.secret());
         }
         Err(e) => return Err(e),
     };
@@ -108,7 +108,15 @@ pub async fn token(ctx: &Ctx, args: &TokenArgs) -> Result<(), CliError> {
         .access_token()
         .await
         .map_err(|e| ctx.with_hint(e.into()))?;
-    outln!("{}", token.secret())
+    print_token(ctx, token.secret())
+}
+
+/// The token alone, or with --json `{"access_token": "..."}`.
+fn print_token(ctx: &Ctx, token: &str) -> Result<(), CliError> {
+    if ctx.json {
+        return outln!("{}", json!({ "access_token": token }));
+    }
+    outln!("{token}")
 }
 
 /// Where `whoami --api` asks who is logged in.
@@ -704,6 +712,14 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
     };
 
     let revoked = revoke(ctx, &tokens).await;
+    let said = |revoked: bool| -> Result<(), CliError> {
+        if ctx.json {
+            print_json(&json!({
+                "logged_out": true, "revoked": revoked, "env": ctx.env, "profile": ctx.profile,
+            }))?;
+        }
+        Ok(())
+    };
     let kept_valid = "its tokens stay valid at the provider until they expire";
     match revoked {
         Ok(()) => {
@@ -711,14 +727,14 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
             errln!(
                 "Logged out ({key}): the login was revoked at the provider and deleted from {path}."
             );
-            Ok(())
+            said(true)
         }
         Err(Revoke::NoEndpoint) => {
             store.delete(&key).await?;
             errln!(
                 "Logged out ({key}): deleted from {path}. The provider has no revocation endpoint, so {kept_valid}."
             );
-            Ok(())
+            said(false)
         }
         Err(Revoke::Failed(e)) if args.force => {
             store.delete(&key).await?;
@@ -726,7 +742,7 @@ pub async fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), CliError> {
             errln!(
                 "Deleted the login ({key}) from {path} without revoking it (--force): {kept_valid}."
             );
-            Ok(())
+            said(false)
         }
         Err(Revoke::Failed(e)) => {
             let first = e

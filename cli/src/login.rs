@@ -377,6 +377,18 @@ async fn save(
         key = ctx.key(),
         path = store.location(&ctx.key()),
     );
+    if ctx.json {
+        // One line on stdout (after the URL of --no-browser / --paste).
+        outln!(
+            "{}",
+            serde_json::json!({
+                "logged_in": true,
+                "env": ctx.env,
+                "profile": ctx.profile,
+                "store": store.location(&ctx.key()),
+            })
+        )?;
+    }
     Ok(who)
 }
 

@@ -1191,6 +1191,19 @@ async fn list_force_refresh_damaged_logins_and_json_errors() {
         "{}",
         typo.describe()
     );
+    // --json on the other commands: token, logout; a DNS failure names its cause.
+    let t = world.run_ok(&["token", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&t.stdout).unwrap();
+    assert!(v["access_token"].is_string());
+    let mut dns = world.command(&["discover"]);
+    dns.env("LEXOFFICE_LOGIN_ISSUER", "https://no-such-host.invalid");
+    let out = dns.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("[cause: DNS"), "{stderr}");
+    let bye = world.run_ok(&["logout", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&bye.stdout).unwrap();
+    assert_eq!(v["revoked"], true, "{}", bye.describe());
     let man = world.run_ok(&["man"], 0).await;
     assert!(
         man.stdout.contains(".TH lexoffice-login"),
