@@ -301,7 +301,8 @@ pub fn command() -> clap::Command {
     Cli::command().mut_arg("env", |arg| {
         arg.help(format!(
             "The environment: {envs} (built in; local is the sandbox issuer on this \
-             machine), or one of LEXOFFICE_LOGIN_CONFIG_DIR's"
+             machine), or one of LEXOFFICE_LOGIN_CONFIG_DIR's [default: the named login's \
+             `env`, else local]"
         ))
     })
 }
