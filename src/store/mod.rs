@@ -36,6 +36,15 @@ mod keyring;
 #[cfg(feature = "keyring")]
 pub use self::keyring::{KeyringError, KeyringStore, KeyringStoreBuilder, KEYRING_SERVICE};
 
+// PostgreSQL, shared by the replicas of a service (cargo feature `postgres`, off by default).
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{
+    ConnectionInfo, ConnectionState, KeyProvider, PostgresError, PostgresStore,
+    PostgresStoreBuilder, CONNECTIONS_TABLE, LOCKS_TABLE, MIGRATIONS_TABLE,
+};
+
 /// Which login a store entry holds: an environment (`production`, `sandbox`) and a
 /// profile (one user may hold several logins).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

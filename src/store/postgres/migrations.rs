@@ -1,0 +1,68 @@
+//! The schema of [`PostgresStore`](super::PostgresStore), as embedded migrations.
+//!
+//! Each migration runs once per database, in version order, inside one transaction that
+//! holds an advisory lock (so that replicas starting together do not race), and is
+//! recorded in `lexoffice_login_schema_migrations`. Released migrations are never
+//! edited: a change of schema is a new entry at the end of [`MIGRATIONS`].
+//!
+//! The SQL lives here rather than in `.sql` files so that it ships with the crate (the
+//! package includes `src/**/*.rs` only).
+
+/// One schema change.
+pub(super) struct Migration {
+    /// Its number, increasing from 1.
+    pub(super) version: i64,
+    /// What it does, in a few words (recorded with it).
+    pub(super) description: &'static str,
+    /// The statements, run as one batch.
+    pub(super) sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "connections and refresh locks",
+    sql: r#"
+-- One row per connection (an app's login at a provider), keyed by `env/profile`.
+CREATE TABLE lexoffice_login_connections (
+    connection_id        text        PRIMARY KEY,
+    environment          text        NOT NULL,
+    profile              text        NOT NULL,
+    -- The provider preset's name, else the issuer, else 'unknown'.
+    provider             text        NOT NULL,
+    tenant               text,
+    -- The token set, sealed by the store's KeyProvider (never in clear).
+    token_set            bytea       NOT NULL,
+    -- active | refresh_failing | login_required | disconnected (text, so that a newer
+    -- state does not need a migration to be stored).
+    state                text        NOT NULL DEFAULT 'active',
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    refresh_failed_since timestamptz,
+    -- Why the last refresh failed, in words: never a token.
+    last_error           text,
+    UNIQUE (environment, profile)
+);
+CREATE INDEX lexoffice_login_connections_state ON lexoffice_login_connections (state);
+
+-- The refresh lock of each connection: a holder keeps `SELECT ... FOR UPDATE` on its
+-- row for the length of a refresh. A row of its own, so that the holder's save (through
+-- another pooled connection, committed at once) is never blocked by its own lock.
+CREATE TABLE lexoffice_login_refresh_locks (
+    connection_id text        PRIMARY KEY,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+"#,
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn versions_increase_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.description);
+        }
+    }
+}
