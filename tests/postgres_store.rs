@@ -625,3 +625,51 @@ async fn three_processes_refresh_once() {
         "the token handed out is the stored one"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The connections registry over PostgreSQL.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registries_on_one_database_refresh_each_connection_once() {
+    use lexoffice_login::connections::Connections;
+
+    let (url, a_store) = fresh_store().await;
+    let b_store = store_at(&url, store_key(), Duration::from_secs(10)).await;
+    let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
+    let clock = FixedClock::at_now();
+    let client = sandbox_client(&sandbox)
+        .await
+        .with_clock(Arc::new(clock.clone()));
+    // Two replicas of a service, each with its registry and its own pools.
+    let a = Connections::with_options(a_store, options()).with_client(client.clone());
+    let b = Connections::with_options(b_store, options()).with_client(client.clone());
+    let customer = |i: usize| StoreKey::new("sandbox", format!("customer-{i}"));
+    let n = 4;
+    for i in 0..n {
+        let mut tokens = sandbox.login(&client).await.unwrap();
+        let now = lexoffice_login::Clock::now(&clock);
+        tokens.obtained_at = now - chrono::Duration::hours(1);
+        tokens.expires_at = Some(now - chrono::Duration::seconds(1));
+        a.save(&customer(i), &tokens).await.unwrap();
+    }
+    let before = sandbox.stats().token_grants("refresh_token");
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        for j in 0..20 {
+            let c = if j % 2 == 0 { a.clone() } else { b.clone() };
+            let k = customer(i);
+            tasks.push(tokio::spawn(async move { c.access_token(&k).await }));
+        }
+    }
+    for t in tasks {
+        let token = t.await.unwrap().expect("a token");
+        assert!(sandbox.introspect(token.secret()).unwrap().active);
+    }
+    assert_eq!(
+        sandbox.stats().token_grants("refresh_token") - before,
+        n as u64,
+        "one refresh per connection"
+    );
+    assert_eq!(sandbox.stats().refresh_reuse_detected(), 0);
+    assert_eq!(b.list().await.unwrap().len(), n);
+}

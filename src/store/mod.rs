@@ -41,8 +41,8 @@ pub use self::keyring::{KeyringError, KeyringStore, KeyringStoreBuilder, KEYRING
 mod postgres;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{
-    ConnectionInfo, ConnectionState, KeyProvider, PostgresError, PostgresStore,
-    PostgresStoreBuilder, CONNECTIONS_TABLE, LOCKS_TABLE, MIGRATIONS_TABLE,
+    ConnectionState, KeyProvider, PostgresError, PostgresStore, PostgresStoreBuilder,
+    StoredConnection, CONNECTIONS_TABLE, LOCKS_TABLE, MIGRATIONS_TABLE,
 };
 
 /// Which login a store entry holds: an environment (`production`, `sandbox`) and a

@@ -235,7 +235,7 @@ impl fmt::Display for ConnectionState {
 /// One stored connection, without its tokens ([`PostgresStore::list`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ConnectionInfo {
+pub struct StoredConnection {
     /// The connection id, `env/profile` ([`PostgresStore::connection_id`]).
     pub connection_id: String,
     /// The store key it was saved under.
@@ -540,7 +540,7 @@ impl PostgresStore {
     }
 
     /// Every stored connection, without tokens, ordered by connection id.
-    pub async fn list(&self) -> Result<Vec<ConnectionInfo>, StoreError> {
+    pub async fn list(&self) -> Result<Vec<StoredConnection>, StoreError> {
         let rows = sqlx::query(
             "SELECT connection_id, environment, profile, provider, tenant, state, created_at,
                     updated_at, refresh_failed_since, last_error
@@ -552,7 +552,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 let get = |e| pg("read a connection")(e);
-                Ok(ConnectionInfo {
+                Ok(StoredConnection {
                     connection_id: row.try_get("connection_id").map_err(get)?,
                     key: StoreKey::new(
                         row.try_get::<String, _>("environment").map_err(get)?,
