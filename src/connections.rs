@@ -30,6 +30,17 @@ use crate::tokens::TokenSet;
 pub trait ListStore: TokenStore {
     /// Every stored login's key.
     fn list(&self) -> impl Future<Output = Result<Vec<StoreKey>, StoreError>> + Send;
+
+    /// Records a connection's health where the store can keep it (PostgreSQL's `state`
+    /// column, for every replica to see); the default keeps nothing.
+    fn record_health(
+        &self,
+        key: &StoreKey,
+        health: &Health,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (key, health);
+        async { Ok(()) }
+    }
 }
 
 /// How a connection is doing.
@@ -442,7 +453,19 @@ impl<S: ListStore + Clone + Send + Sync + 'static> Connections<S> {
     }
 
     fn set_health(&self, key: &StoreKey, health: Health) {
-        locked(&self.inner.health).insert(key.clone(), health);
+        let changed =
+            locked(&self.inner.health).insert(key.clone(), health.clone()) != Some(health.clone());
+        if changed {
+            // Kept by the store where it can (for other replicas); a failure to record
+            // it never fails the caller.
+            let store = self.inner.store.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_health(&key, &health).await {
+                    tracing::warn!(connection = %key, error = %e, "could not record the connection's health");
+                }
+            });
+        }
     }
 
     /// The client that made this login: the one whose issuer and client id match its

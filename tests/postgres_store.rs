@@ -672,4 +672,33 @@ async fn two_registries_on_one_database_refresh_each_connection_once() {
     );
     assert_eq!(sandbox.stats().refresh_reuse_detected(), 0);
     assert_eq!(b.list().await.unwrap().len(), n);
+
+    // Health reaches the database, for every replica to see: the customer revokes the
+    // app at the provider, and the connection is marked for re-consent.
+    let stored = a.list().await.unwrap();
+    assert_eq!(stored.len(), n);
+    let gone = customer(0);
+    let tokens = sandbox.login(&client).await.unwrap();
+    client.revoke_refresh_token(&tokens).await.unwrap();
+    let mut expired = tokens.clone();
+    let now = lexoffice_login::Clock::now(&clock);
+    expired.expires_at = Some(now - chrono::Duration::seconds(1));
+    a.save(&gone, &expired).await.unwrap();
+    a.access_token(&gone).await.unwrap_err();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut state = String::new();
+    for _ in 0..100 {
+        let row = sqlx::query("SELECT state FROM lexoffice_login_connections WHERE profile = $1")
+            .bind(&gone.profile)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        state = sqlx::Row::get(&row, "state");
+        if state == "login_required" {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(state, "login_required");
 }

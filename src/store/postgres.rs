@@ -828,6 +828,25 @@ impl crate::connections::ListStore for PostgresStore {
             })
             .collect()
     }
+
+    async fn record_health(
+        &self,
+        key: &StoreKey,
+        health: &crate::connections::Health,
+    ) -> Result<(), StoreError> {
+        use crate::connections::Health;
+        let (state, error) = match health {
+            Health::Active => (ConnectionState::Active, None),
+            Health::RefreshFailing { reason, .. } => {
+                (ConnectionState::RefreshFailing, Some(reason.as_str()))
+            }
+            Health::NeedsReconsent { reason } => {
+                (ConnectionState::LoginRequired, Some(reason.as_str()))
+            }
+            Health::Revoked => (ConnectionState::Disconnected, None),
+        };
+        self.set_state(key, &state, error).await.map(drop)
+    }
 }
 
 /// The authenticated data of a row: binds its ciphertext to its connection id.
