@@ -232,6 +232,11 @@ pub struct LoginArgs {
     #[arg(long, conflicts_with = "no_browser")]
     pub paste: bool,
 
+    /// The device authorization grant (RFC 8628) for machines without a browser: shows
+    /// a code and a URL to open on any other device, and waits for the approval.
+    #[arg(long, conflicts_with_all = ["no_browser", "paste"])]
+    pub device: bool,
+
     /// Where to keep the login (default: file, or the named login's `store`).
     #[arg(long, value_enum, value_name = "KIND")]
     pub store: Option<StoreKind>,

@@ -186,6 +186,15 @@ impl Ctx {
 
     /// The settings with some variables added (where the environment has none).
     pub fn settings_with(&self, extra: &[(&str, &str)]) -> Result<Settings, CliError> {
+        self.load_settings(extra, false)
+    }
+
+    /// The settings with some variables set over the environment's (a command's flags).
+    pub fn settings_overriding(&self, over: &[(&str, &str)]) -> Result<Settings, CliError> {
+        self.load_settings(over, true)
+    }
+
+    fn load_settings(&self, extra: &[(&str, &str)], over: bool) -> Result<Settings, CliError> {
         // Variables that are not valid UTF-8 cannot be settings; skip them instead of
         // failing (std::env::vars() would panic on them).
         let mut vars: HashMap<String, String> = std::env::vars_os()
@@ -195,8 +204,12 @@ impl Ctx {
             vars.insert(PROVIDER_ENV.to_owned(), p.name().to_owned());
         }
         for (k, v) in extra {
-            vars.entry((*k).to_owned())
-                .or_insert_with(|| (*v).to_owned());
+            if over {
+                vars.insert((*k).to_owned(), (*v).to_owned());
+            } else {
+                vars.entry((*k).to_owned())
+                    .or_insert_with(|| (*v).to_owned());
+            }
         }
         // A named login's settings, under the real variables; messages name its file.
         let mut places: Vec<(String, String)> = Vec::new();

@@ -196,6 +196,9 @@ fn listen_address(ctx: &Ctx, redirect: &Url) -> Result<SocketAddr, CliError> {
 /// `login`: the browser login, stored once it has succeeded.
 pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
     let mut interrupt = Interrupt::install();
+    if args.device {
+        return device_login(ctx, args, interrupt).await;
+    }
     let mut settings = ctx.settings()?;
     // A broken store should show before the user spends a login on it.
     let store = ctx.login_store(args.store)?;
@@ -421,6 +424,73 @@ async fn check_store(ctx: &Ctx, store: &AnyStore) -> Result<(), CliError> {
         warn_if_unencrypted(store.files());
     }
     Ok(())
+}
+
+/// `login --device`: the device authorization grant (RFC 8628). The verification URL
+/// goes to stdout (with the code filled in where the provider gives one), the code and
+/// what to do to stderr; the device code itself is never shown.
+async fn device_login(
+    ctx: &Ctx,
+    args: &LoginArgs,
+    mut interrupt: Interrupt,
+) -> Result<(), CliError> {
+    let settings = match &args.scopes {
+        Some(words) => {
+            let scopes: Scopes = crate::logins::scope_words(words)
+                .parse()
+                .map_err(|e| CliError::new(Exit::Config, format!("--scopes {words:?}: {e}")))?;
+            ctx.settings_overriding(&[("LEXOFFICE_LOGIN_SCOPES", &scopes.to_string())])?
+        }
+        None => ctx.settings()?,
+    };
+    let store = ctx.login_store(args.store)?;
+    check_store(ctx, &store).await?;
+    let client = tokio::select! {
+        client = ctx.client(settings) => client?,
+        () = interrupt.recv() => return Err(interrupted()),
+    };
+    if !client.supports_device_flow() {
+        return Err(CliError::new(
+            Exit::Config,
+            "the provider offers no device authorization grant (its metadata names no device_authorization_endpoint)",
+        )
+        .hint(format!(
+            "use `{}` (copy-paste, for SSH) or `{}`, or set `endpoints.device_authorization` if the provider has one",
+            ctx.command("login --paste"),
+            ctx.command("login --no-browser")
+        )));
+    }
+    let device = client
+        .device_authorization()
+        .await
+        .map_err(|e| ctx.with_hint(e.into()))?;
+    let link = device
+        .verification_uri_complete()
+        .unwrap_or(device.verification_uri());
+    outln!("{link}")?;
+    let secs = (device.expires_at() - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    errln!(
+        "To log in, open {} on any device and enter the code\n\n    {}\n\n(the link above has it filled in; it expires in {secs} s).",
+        device.verification_uri(),
+        device.user_code()
+    );
+    let progress = Progress::start("Waiting for the approval (Ctrl-C cancels)".to_owned());
+    let limit = Duration::from_secs(args.timeout.min(secs.unsigned_abs().max(1)));
+    let outcome = tokio::select! {
+        r = client.complete_device(&device) => r.map_err(|e| {
+            let e = ctx.with_hint(CliError::from(e));
+            CliError { message: format!("{}; nothing was stored (an earlier login is unchanged)", e.message), ..e }
+        }),
+        () = tokio::time::sleep(limit) => Err(CliError::new(
+            Exit::Error,
+            format!("the login was not approved within {} s; nothing was stored", limit.as_secs()),
+        )),
+        () = interrupt.recv() => Err(interrupted()),
+    };
+    progress.finish();
+    save(ctx, client, &store, outcome?).await.map(|_| ())
 }
 
 /// `login --paste` with a fixed redirect URI: nothing is bound at all.

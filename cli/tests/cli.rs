@@ -1580,3 +1580,98 @@ async fn a_browser_that_cannot_open_is_said_at_once() {
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+/// `login --device` (RFC 8628): the verification link on stdout, the code on stderr; the
+/// approval on another device ends the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_for_machines_without_a_browser() {
+    let sandbox = Sandbox::builder()
+        .device_poll_interval(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let world = World::new(sandbox).await;
+    let mut child = world
+        .command(&[
+            "login",
+            "--device",
+            "--scopes",
+            "openid profile offline_access",
+        ])
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(COMMAND_TIMEOUT, stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let link = url::Url::parse(line.trim()).expect("the verification link");
+    let code = link
+        .query_pairs()
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.into_owned())
+        .expect("the code filled in");
+    // The user opens the link on a phone; the auto-consent sandbox approves on GET.
+    let (status, page) = browser_get(link.as_str()).await;
+    assert!(status < 400, "{status} {page}");
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&code) && stderr.contains("Logged in"),
+        "{stderr}"
+    );
+    world.record(&Output {
+        args: vec!["login".into(), "--device".into()],
+        code: 0,
+        stdout: line,
+        stderr,
+    });
+    world.collect_stored_secrets();
+    let status = world.run_ok(&["status", "--json"], 0).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        v["provider_check"]["accepted"],
+        true,
+        "{}",
+        status.describe()
+    );
+    assert_eq!(
+        v["scopes"].as_array().unwrap().len(),
+        3,
+        "{}",
+        status.describe()
+    );
+    world.run_ok(&["token"], 0).await;
+    world.assert_no_secret_printed();
+
+    // A provider without the grant (static endpoints, none for devices): a configuration
+    // error that names the other ways.
+    let mut world = world;
+    world
+        .extra_env
+        .push(("LEXOFFICE_LOGIN_DISCOVERY".into(), "false".into()));
+    for (k, path) in [
+        (
+            "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
+            "/oauth2/authorize",
+        ),
+        ("LEXOFFICE_LOGIN_ENDPOINTS__TOKEN", "/oauth2/token"),
+        ("LEXOFFICE_LOGIN_ENDPOINTS__JWKS", "/oauth2/jwks"),
+    ] {
+        let url = world.sandbox.url(path).to_string();
+        world.extra_env.push((k.into(), url));
+    }
+    let none = world
+        .run_ok(&["login", "--device", "--profile", "other"], 5)
+        .await;
+    assert!(
+        none.stderr.contains("device authorization") && none.stderr.contains("--paste"),
+        "{}",
+        none.describe()
+    );
+}
