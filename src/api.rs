@@ -53,6 +53,7 @@ use serde_json::Value;
 use crate::error::ErrorKind;
 use crate::http::CappedBody;
 use crate::manager::{ManagerError, TokenManager};
+use crate::providers::{ApiErrorFormat, ApiPreset};
 use crate::store::TokenStore;
 
 /// The longest error message taken over from an API answer.
@@ -93,6 +94,9 @@ pub struct ApiOptions {
     /// Request timeout of the HTTP client the builder makes (default 40 s, longer than
     /// lexoffice's 30 s gateway timeout so that its `504` is seen).
     pub request_timeout: Duration,
+    /// The shape of the API's error bodies (default lexoffice's), for messages that
+    /// name what the API said.
+    pub error_format: ApiErrorFormat,
 }
 
 impl Default for ApiOptions {
@@ -109,6 +113,7 @@ impl Default for ApiOptions {
             max_body: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(40),
+            error_format: ApiErrorFormat::Lexoffice,
         }
     }
 }
@@ -132,11 +137,35 @@ impl fmt::Debug for ApiOptions {
             .field("max_body", &self.max_body)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("error_format", &self.error_format)
             .finish()
     }
 }
 
 impl ApiOptions {
+    /// The defaults, with the rate limit and error format of a provider's API preset
+    /// (Xero's 60 a minute, lexoffice's 2 a second, …).
+    pub fn for_api(api: &ApiPreset) -> Self {
+        let mut options = Self {
+            error_format: api.error_format,
+            ..Self::default()
+        };
+        if let Some(limit) = api.rate_limit {
+            options = options.rate_limit(limit.per_second, limit.burst);
+        }
+        options
+    }
+
+    /// The options for the provider the settings name ([`ApiOptions::for_api`]), else
+    /// the defaults.
+    pub fn for_settings(settings: &crate::Settings) -> Self {
+        settings
+            .preset()
+            .and_then(|p| p.api.as_ref())
+            .map(Self::for_api)
+            .unwrap_or_default()
+    }
+
     /// Sets [`ApiOptions::requests_per_second`] and [`ApiOptions::burst`].
     pub fn rate_limit(mut self, requests_per_second: f64, burst: u32) -> Self {
         self.requests_per_second = requests_per_second;
@@ -670,6 +699,35 @@ impl<S: TokenStore> ApiClient<S> {
         Self::builder(manager, base_url).build()
     }
 
+    /// A builder for the API of the provider the manager's client is configured for: its
+    /// base URL ([`Settings::api_base`](crate::Settings::api_base)), rate limit and error
+    /// format (from the provider preset), and the headers it needs (DATEV's client id;
+    /// for Xero pass the tenant). Fails where the provider has no API base configured.
+    pub fn for_provider(
+        manager: TokenManager<S>,
+        tenant: Option<&str>,
+    ) -> Result<ApiClientBuilder<S>, ApiError> {
+        let client = manager.client().clone();
+        let settings = client.settings();
+        let base = settings.api_base().ok_or_else(|| {
+            ApiError::Config(format!(
+                "the provider {} has no API base URL; set `api_base`",
+                settings
+                    .provider()
+                    .map(|p| p.name())
+                    .unwrap_or("(no preset)")
+            ))
+        })?;
+        let mut options = ApiOptions::for_settings(settings);
+        for (name, value) in client
+            .api_headers(tenant)
+            .map_err(|e| ApiError::Config(e.to_string()))?
+        {
+            options = options.default_header(name, value);
+        }
+        Ok(Self::builder(manager, base.as_str()).options(options))
+    }
+
     /// The token manager.
     pub fn manager(&self) -> &TokenManager<S> {
         &self.inner.manager
@@ -783,7 +841,13 @@ impl<S: TokenStore> ApiClient<S> {
             if status.is_server_error() && !is_idempotent(&method) {
                 return Err(not_retried(label, status, &answer));
             }
-            return Err(status_error(label, status, &headers, &answer));
+            return Err(status_error(
+                label,
+                status,
+                &headers,
+                &answer,
+                self.inner.options.error_format,
+            ));
         }
     }
 
@@ -959,7 +1023,74 @@ fn not_retried(label: Label, status: StatusCode, body: &[u8]) -> ApiError {
     }
 }
 
-fn status_error(label: Label, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+/// What an error body of another API's shape says: its message and violations.
+fn other_format_error(format: ApiErrorFormat, body: &[u8]) -> Option<(String, Vec<Violation>)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    match format {
+        ApiErrorFormat::Xero => {
+            let message = text(&v, "Detail")
+                .or_else(|| text(&v, "Message"))
+                .or_else(|| text(&v, "Title"))?;
+            let details = v
+                .get("Elements")
+                .and_then(|e| e.as_array())
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    e.get("ValidationErrors")
+                        .and_then(|x| x.as_array())
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .map(|e| Violation {
+                    field: None,
+                    violation: None,
+                    message: text(&e, "Message"),
+                })
+                .collect();
+            Some((message, details))
+        }
+        ApiErrorFormat::Intuit => {
+            let errors = v.get("Fault")?.get("Error")?.as_array()?;
+            let first = errors.first()?;
+            let message = text(first, "Message").or_else(|| text(first, "Detail"))?;
+            let details = errors
+                .iter()
+                .map(|e| Violation {
+                    field: text(e, "element"),
+                    violation: text(e, "code"),
+                    message: text(e, "Detail"),
+                })
+                .collect();
+            Some((message, details))
+        }
+        ApiErrorFormat::ProblemDetails => {
+            let message = text(&v, "detail").or_else(|| text(&v, "title"))?;
+            Some((message, Vec::new()))
+        }
+        ApiErrorFormat::Lexoffice => None,
+    }
+}
+
+fn status_error(
+    label: Label,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    format: ApiErrorFormat,
+) -> ApiError {
+    if let Some((message, details)) = other_format_error(format, body) {
+        return ApiError::Status {
+            method: label.method,
+            path: label.path,
+            status: status.as_u16(),
+            message: shorten(crate::error::sanitize(&message, MAX_MESSAGE)),
+            details,
+            trace_id: None,
+        };
+    }
     let parsed = error_body(body);
     let (message, details, trace_id) = match parsed {
         Some(b) => {
@@ -1009,7 +1140,13 @@ mod tests {
             method: "POST".into(),
             path: "/v1/contacts".into(),
         };
-        let e = status_error(label, StatusCode::NOT_ACCEPTABLE, &HeaderMap::new(), body);
+        let e = status_error(
+            label,
+            StatusCode::NOT_ACCEPTABLE,
+            &HeaderMap::new(),
+            body,
+            ApiErrorFormat::Lexoffice,
+        );
         let msg = e.to_string();
         assert!(msg.contains("HTTP 406"), "{msg}");
         assert!(msg.contains("Validation failed"), "{msg}");
@@ -1036,7 +1173,14 @@ mod tests {
             method: "POST".into(),
             path: "/v1/contacts".into(),
         };
-        let msg = status_error(label, StatusCode::BAD_REQUEST, &HeaderMap::new(), body).to_string();
+        let msg = status_error(
+            label,
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            body,
+            ApiErrorFormat::Lexoffice,
+        )
+        .to_string();
         assert!(
             msg.contains("company.name: validation_failure (missing_entity)"),
             "{msg}"
@@ -1056,6 +1200,7 @@ mod tests {
             StatusCode::BAD_GATEWAY,
             &headers,
             b"<html>secret echo</html>",
+            ApiErrorFormat::Lexoffice,
         )
         .to_string();
         assert!(!msg.contains("secret echo"), "{msg}");
@@ -1105,5 +1250,57 @@ mod tests {
         }
         assert!(!is_idempotent(&Method::POST));
         assert!(!is_idempotent(&Method::PATCH));
+    }
+
+    #[test]
+    fn each_providers_error_shape_is_read() {
+        let cases: [(ApiErrorFormat, &[u8], &str, usize); 3] = [
+            (
+                ApiErrorFormat::Xero,
+                br#"{"Type":"ValidationException","Message":"A validation exception occurred","Elements":[{"ValidationErrors":[{"Message":"Email address must be valid."}]}]}"#,
+                "A validation exception occurred",
+                1,
+            ),
+            (
+                ApiErrorFormat::Intuit,
+                br#"{"Fault":{"Error":[{"Message":"Duplicate Name Exists Error","Detail":"The name supplied already exists.","code":"6240"}],"type":"ValidationFault"}}"#,
+                "Duplicate Name Exists Error",
+                1,
+            ),
+            (
+                ApiErrorFormat::ProblemDetails,
+                br#"{"type":"about:blank","title":"Bad Request","detail":"client id missing"}"#,
+                "client id missing",
+                0,
+            ),
+        ];
+        for (format, body, message, details) in cases {
+            let label = Label {
+                method: "POST".into(),
+                path: "/x".into(),
+            };
+            match status_error(
+                label,
+                StatusCode::BAD_REQUEST,
+                &HeaderMap::new(),
+                body,
+                format,
+            ) {
+                ApiError::Status {
+                    message: m,
+                    details: d,
+                    ..
+                } => {
+                    assert_eq!(m, message, "{format:?}");
+                    assert_eq!(d.len(), details, "{format:?}");
+                }
+                other => panic!("{format:?}: {other:?}"),
+            }
+        }
+        let xero =
+            crate::providers::Provider::Xero.preset(crate::providers::Deployment::Production);
+        let options = ApiOptions::for_api(xero.api.as_ref().unwrap());
+        assert_eq!(options.error_format, ApiErrorFormat::Xero);
+        assert_eq!(options.requests_per_second, 1.0);
     }
 }

@@ -230,6 +230,11 @@ impl<S: TokenStore> TokenManager<S> {
         }
     }
 
+    /// The client that refreshes this login.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.inner.store

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use lexoffice_login::api::{ApiClient, ApiError, ApiOptions, LexofficeProfile};
 use lexoffice_login::store::{MemoryStore, StoreKey};
-use lexoffice_login::{Client, ManagerOptions, TokenKind, TokenManager, TokenSet};
+use lexoffice_login::{Client, ManagerOptions, Settings, TokenKind, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -434,4 +434,75 @@ async fn no_token_in_debug_or_messages() {
         }
     }
     assert!(texts[0].contains("ApiClient"), "{}", texts[0]);
+}
+
+/// `ApiClient::for_provider`: the preset gives the base URL, the rate limit and the
+/// error format; a provider without an API base is a configuration error.
+#[tokio::test]
+async fn the_provider_preset_sets_up_the_api_client() {
+    use lexoffice_login_sandbox::SandboxProfile;
+    let sandbox = Sandbox::builder()
+        .profile(SandboxProfile::Lexoffice)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::connect(sandbox.settings().build().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .settings()
+            .api_base()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+        Some(sandbox.api_base().as_str().trim_end_matches('/').to_owned())
+    );
+    let (manager, _) = logged_in(&client).await;
+    let api = ApiClient::for_provider(manager, None)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(api.options().requests_per_second, 2.0);
+    let profile: LexofficeProfile = api.profile().await.expect("GET /v1/profile");
+    assert!(!profile.organization_id.is_empty());
+
+    let datev = Sandbox::builder()
+        .profile(SandboxProfile::Datev)
+        .start()
+        .await
+        .unwrap();
+    let settings = Settings::builder(datev.issuer(), "c", "http://127.0.0.1:1/cb")
+        .client_secret("s")
+        .provider(lexoffice_login::Provider::Datev)
+        .build()
+        .unwrap();
+    let without_api = Client::new(
+        Settings::builder(datev.issuer(), "c", "http://127.0.0.1:1/cb")
+            .client_secret("s")
+            .provider(lexoffice_login::Provider::Datev)
+            .without_discovery()
+            .endpoints(
+                datev.url("/oauth2/authorize").to_string(),
+                datev.url("/oauth2/token").to_string(),
+                None,
+                None,
+                Some(datev.url("/oauth2/jwks").as_str()),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(settings.api_base().is_none());
+    let manager = TokenManager::new(
+        without_api,
+        MemoryStore::new(),
+        StoreKey::new("sandbox", "datev"),
+        ManagerOptions::default(),
+    );
+    let err = ApiClient::for_provider(manager, None)
+        .err()
+        .expect("no API base");
+    assert!(
+        matches!(err, ApiError::Config(ref m) if m.contains("datev")),
+        "{err}"
+    );
 }
