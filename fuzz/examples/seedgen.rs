@@ -191,6 +191,12 @@ async fn from_sandbox() {
         let resp = http.get(auth).send().await.unwrap();
         let location = resp.headers()["location"].to_str().unwrap().to_owned();
         write("callback", &format!("sandbox-{}-redirect", pname(profile)), &location);
+        // The same redirect as the fuzz target's login would get it (its issuer, and the
+        // placeholder FUZZ_STATE for the login's random state, see RESULTS.md).
+        let own = location
+            .replace("state-from-the-login", "FUZZ_STATE")
+            .replace(&url::form_urlencoded::byte_serialize(sb.issuer().as_bytes()).collect::<String>(), "https%3A%2F%2Fid.example.com");
+        write("callback", &format!("fuzz-state-{}-redirect", pname(profile)), &own);
         let query = url::Url::parse(&location).unwrap();
         write("callback", &format!("sandbox-{}-query", pname(profile)), query.query().unwrap_or(""));
         let code = query.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
@@ -229,6 +235,8 @@ async fn from_sandbox() {
         ("error-redirect", "http://127.0.0.1:8765/callback?error=access_denied&error_description=The+user+said+no&state=x&iss=https%3A%2F%2Fid.example.com"),
         ("iss-mismatch", "http://127.0.0.1:8765/callback?code=abc&state=x&iss=https%3A%2F%2Fevil.example.com"),
         ("realmid", "http://127.0.0.1:8765/callback?code=abc&state=x&realmId=123"),
+        ("fuzz-state-error", "http://127.0.0.1:8765/callback?error=access_denied&error_description=no&state=FUZZ_STATE&iss=https%3A%2F%2Fid.example.com"),
+        ("fuzz-state-no-iss", "code=abc&state=FUZZ_STATE"),
     ] {
         write("callback", name, text);
     }
@@ -266,6 +274,29 @@ async fn store_files() {
         seed.extend_from_slice(&bytes);
         let name = if selector == 0 { "filestore-clear" } else { "filestore-encrypted" };
         write("store_file", name, &seed);
+        if let Some(k) = store_key {
+            // The fuzz entry point decodes as a file named `fuzz.json`, and the name is
+            // the AEAD's associated data; no FileStore writes that name, so the real file
+            // is re-sealed under it to let the fuzzer past decryption.
+            use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+            use chacha20poly1305::ChaCha20Poly1305;
+            let mut env: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let nonce = STANDARD.decode(env["nonce"].as_str().unwrap()).unwrap();
+            let ct = STANDARD.decode(env["ciphertext"].as_str().unwrap()).unwrap();
+            let cipher = ChaCha20Poly1305::new(&k.into());
+            let name = store.path_for(&key).file_name().unwrap().to_string_lossy().into_owned();
+            let aad = |n: &str| format!("lexoffice-login/v1/{n}");
+            let plain = cipher
+                .decrypt(nonce.as_slice().into(), Payload { msg: &ct, aad: aad(&name).as_bytes() })
+                .expect("the real file decrypts under its own name");
+            let resealed = cipher
+                .encrypt(nonce.as_slice().into(), Payload { msg: &plain, aad: aad("fuzz.json").as_bytes() })
+                .unwrap();
+            env["ciphertext"] = STANDARD.encode(resealed).into();
+            let mut s2 = vec![1u8];
+            s2.extend_from_slice(env.to_string().as_bytes());
+            write("store_file", "filestore-encrypted-as-fuzz-json", &s2);
+        }
         // The same file offered the other way round (clear to a keyed store, ...).
         seed[0] ^= 1;
         write("store_file", &format!("{name}-other-mode"), &seed);
@@ -298,6 +329,43 @@ async fn main() {
     from_sandbox().await;
     store_files().await;
     println!("seeds written under {}", corpus("").display());
+    check();
+}
+
+/// Prints what each entry point makes of the seeds (the valid ID tokens must verify).
+fn check() {
+    use lexoffice_login::fuzzing;
+    let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+    let mut names: Vec<_> = fs::read_dir(corpus("id_token")).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for p in names {
+        let bytes = fs::read(&p).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let (token, jwks) = text.split_once('\n').unwrap();
+        let r = fuzzing::id_token(token, jwks.as_bytes(), "fuzz-nonce", now);
+        println!("id_token {}: {:?}", p.file_name().unwrap().to_string_lossy(), r.map_err(|e| e.to_string()));
+    }
+    for target in ["token_answer", "discovery"] {
+        for e in fs::read_dir(corpus(target)).unwrap() {
+            let p = e.unwrap().path();
+            let bytes = fs::read(&p).unwrap();
+            let r = if target == "discovery" { fuzzing::discovery(&bytes) } else { fuzzing::token_answer(&bytes) };
+            println!("{target} {}: {:?}", p.file_name().unwrap().to_string_lossy(), r.map_err(|e| e.to_string()));
+        }
+    }
+    for e in fs::read_dir(corpus("store_file")).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = fs::read(&p).unwrap();
+        let key = (bytes[0] & 1 == 1).then_some(KEY);
+        let r = fuzzing::store_file(&bytes[1..], key);
+        println!("store_file {}: {:?}", p.file_name().unwrap().to_string_lossy(), r.map_err(|e| e.to_string()));
+    }
+    for e in fs::read_dir(corpus("callback")).unwrap() {
+        let p = e.unwrap().path();
+        let text = fs::read_to_string(&p).unwrap();
+        let r = fuzzing::callback(&text);
+        println!("callback {}: {:?}", p.file_name().unwrap().to_string_lossy(), r.map_err(|e| e.to_string()));
+    }
 }
 
 fn pname(p: SandboxProfile) -> String {
