@@ -1,0 +1,351 @@
+//! Partner apps on several replicas: real OS processes, each with its own
+//! [`Connections`] registry and its own pools on one PostgreSQL, against the sandbox with
+//! refresh-token rotation and reuse detection (a refresh token presented twice revokes
+//! the login).
+//!
+//! - **Replica race**: 3 replicas × 200 connections × 20 concurrent callers each: exactly
+//!   one refresh per connection, no refused refresh, every caller gets a live token.
+//! - **Replica killed**: a replica refreshing in a loop is killed (SIGKILL) at random
+//!   moments; afterwards every connection either works, or (where the provider rotated
+//!   the token and the replica died before storing it, with no grace period) is marked as
+//!   needing re-consent — never silently broken.
+//!
+//! The replicas are this test binary, re-executed with `--exact replica_worker` and
+//! [`CHILD_ENV`]; in a normal run `replica_worker` returns at once.
+#![cfg(feature = "postgres")]
+
+#[path = "support/postgres.rs"]
+mod pg;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use lexoffice_login::connections::{Connections, Health};
+use lexoffice_login::store::{EncryptionKey, PostgresStore, StoreKey, TokenStore};
+use lexoffice_login::{Client, ErrorKind, ManagerOptions, Settings, TokenSet};
+use lexoffice_login_sandbox::{Sandbox, SandboxBuilder};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const CHILD_ENV: &str = "LL_REPLICA";
+const CHILD_TEST: &str = "replica_worker";
+const SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "profile.read"];
+
+fn store_key() -> EncryptionKey {
+    EncryptionKey::from_bytes([9u8; 32])
+}
+
+fn connection(i: usize) -> StoreKey {
+    StoreKey::new("sandbox", format!("customer-{i:04}"))
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set for replicas"))
+}
+
+fn settings(issuer: &str, client_id: &str, secret: &str, redirect: &str) -> Settings {
+    Settings::builder(issuer, client_id, redirect)
+        .client_secret(secret)
+        .scopes(SCOPES)
+        .timeouts(Duration::from_secs(10), Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn store(url: &str) -> PostgresStore {
+    PostgresStore::builder()
+        .database_url(url)
+        .key(store_key())
+        .lock_timeout(Duration::from_secs(30))
+        .max_connections(8)
+        .build()
+        .await
+        .expect("the store connects")
+}
+
+fn options() -> ManagerOptions {
+    ManagerOptions::default()
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .max_attempts(2)
+}
+
+// ---------------------------------------------------------------------------------------
+// A replica.
+
+/// A replica's work; returns at once unless [`CHILD_ENV`] is set. Prints `LL_READY`, waits
+/// for a line on stdin, then:
+/// - `race`: 20 concurrent `access_token()` calls on each of the N connections; prints
+///   `LL_DONE <ok> <errors>`;
+/// - `loop`: force-refreshes the connections one after another until killed.
+#[test]
+fn replica_worker() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(replica_main(&mode));
+}
+
+async fn replica_main(mode: &str) {
+    let client = Client::connect(settings(
+        &env("LL_ISSUER"),
+        &env("LL_CLIENT_ID"),
+        &env("LL_CLIENT_SECRET"),
+        &env("LL_REDIRECT"),
+    ))
+    .await
+    .unwrap();
+    let n: usize = env("LL_CONNECTIONS").parse().unwrap();
+    let registry =
+        Connections::with_options(store(&env("LL_DATABASE")).await, options()).with_client(client);
+    println!("LL_READY");
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).unwrap();
+    })
+    .await
+    .unwrap();
+    match mode {
+        "race" => {
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..n {
+                for _ in 0..20 {
+                    let r = registry.clone();
+                    tasks.spawn(async move { r.access_token(&connection(i)).await });
+                }
+            }
+            let (mut ok, mut errors) = (0, 0);
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok(Ok(_)) => ok += 1,
+                    Ok(Err(e)) => {
+                        errors += 1;
+                        eprintln!("LL_ERR {e}");
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            println!("LL_DONE {ok} {errors}");
+        }
+        "loop" => {
+            let started = Instant::now();
+            let mut i = 0;
+            while started.elapsed() < Duration::from_secs(20) {
+                let _ = registry.force_refresh(&connection(i % n)).await;
+                println!("LL_TICK");
+                i += 1;
+            }
+        }
+        other => panic!("unknown replica mode {other}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The parent's side.
+
+struct Setup {
+    sandbox: Sandbox,
+    client: Client,
+    url: String,
+    store: PostgresStore,
+}
+
+impl Setup {
+    /// Starts the sandbox and the database, and connects `n` customers whose access
+    /// tokens have just expired.
+    async fn new(builder: SandboxBuilder, n: usize) -> Setup {
+        let sandbox = builder.start().await.expect("sandbox starts");
+        let client = Client::connect(settings(
+            sandbox.issuer(),
+            sandbox.client_id(),
+            sandbox.client_secret().unwrap_or_default(),
+            sandbox.redirect_uri(),
+        ))
+        .await
+        .unwrap();
+        let url = pg::database().await;
+        let store = store(&url).await;
+        for i in 0..n {
+            let tokens = sandbox.login(&client).await.expect("login");
+            store.save(&connection(i), &expired(tokens)).await.unwrap();
+        }
+        Setup {
+            sandbox,
+            client,
+            url,
+            store,
+        }
+    }
+
+    fn spawn(&self, mode: &str, n: usize) -> Replica {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, mode)
+            .env("LL_ISSUER", self.sandbox.issuer())
+            .env("LL_CLIENT_ID", self.sandbox.client_id())
+            .env(
+                "LL_CLIENT_SECRET",
+                self.sandbox.client_secret().unwrap_or_default(),
+            )
+            .env("LL_REDIRECT", self.sandbox.redirect_uri())
+            .env("LL_DATABASE", &self.url)
+            .env("LL_CONNECTIONS", n.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the test binary starts again as a replica");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Replica {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+}
+
+/// Obtained an hour ago, expired a second ago: the next call refreshes.
+fn expired(mut tokens: TokenSet) -> TokenSet {
+    tokens.obtained_at = Utc::now() - chrono::Duration::hours(1);
+    tokens.expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+    tokens
+}
+
+struct Replica {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Replica {
+    async fn next_marker(&mut self) -> Option<String> {
+        let read = async {
+            loop {
+                let mut line = String::new();
+                if self.stdout.read_line(&mut line).await.ok()? == 0 {
+                    return None;
+                }
+                if let Some(at) = line.find("LL_") {
+                    return Some(line[at..].trim().to_owned());
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), read)
+            .await
+            .expect("the replica answers within 120 s")
+    }
+
+    async fn ready(&mut self) {
+        assert_eq!(self.next_marker().await.as_deref(), Some("LL_READY"));
+    }
+
+    async fn go(&mut self) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_two_hundred_connections_one_refresh_each() {
+    let n = 200;
+    let setup = Setup::new(Sandbox::builder(), n).await;
+    let before = setup.sandbox.stats().token_grants("refresh_token");
+    let mut replicas: Vec<Replica> = (0..3).map(|_| setup.spawn("race", n)).collect();
+    for r in &mut replicas {
+        r.ready().await;
+    }
+    let started = Instant::now();
+    for r in &mut replicas {
+        r.go().await;
+    }
+    let mut ok = 0;
+    for r in &mut replicas {
+        let done = r.next_marker().await.expect("the replica reports");
+        let parts: Vec<&str> = done.split_whitespace().collect();
+        assert_eq!(parts.first(), Some(&"LL_DONE"), "{done}");
+        let errors: usize = parts[2].parse().unwrap();
+        assert_eq!(errors, 0, "no caller got an error: {done}");
+        ok += parts[1].parse::<usize>().unwrap();
+    }
+    let elapsed = started.elapsed();
+    for mut r in replicas {
+        assert!(r.child.wait().await.unwrap().success());
+    }
+    assert_eq!(ok, 3 * n * 20, "every caller got a token");
+    let stats = setup.sandbox.stats();
+    assert_eq!(
+        stats.token_grants("refresh_token") - before,
+        n as u64,
+        "exactly one refresh per connection"
+    );
+    assert_eq!(
+        stats.refresh_reuse_detected(),
+        0,
+        "no refresh token used twice"
+    );
+    for i in 0..n {
+        let stored = setup.store.load(&connection(i)).await.unwrap().unwrap();
+        let rt = stored.refresh_token.unwrap();
+        assert!(setup.sandbox.introspect(rt.secret()).unwrap().active, "{i}");
+    }
+    eprintln!(
+        "replica race: 3 replicas x {n} connections x 20 callers = {} calls, {} refreshes, {:?}",
+        3 * n * 20,
+        n,
+        elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_never_leaves_a_connection_silently_broken() {
+    let n = 10;
+    // No grace period: a refresh token the provider replaced is refused at once.
+    let setup = Setup::new(Sandbox::builder().refresh_grace_period(Duration::ZERO), n).await;
+    for round in 0..4 {
+        let mut replica = setup.spawn("loop", n);
+        replica.ready().await;
+        replica.go().await;
+        // Let it refresh a while, then kill it wherever it is.
+        for _ in 0..(3 + round * 2) {
+            replica.next_marker().await;
+        }
+        replica.child.start_kill().unwrap();
+        replica.child.wait().await.unwrap();
+    }
+    // A fresh replica looks at every connection.
+    let registry = Connections::with_options(store(&setup.url).await, options())
+        .with_client(setup.client.clone());
+    let (mut working, mut reconsent) = (0, 0);
+    for i in 0..n {
+        match registry.force_refresh(&connection(i)).await {
+            Ok(token) => {
+                assert!(setup.sandbox.introspect(token.secret()).unwrap().active);
+                assert_eq!(registry.health(&connection(i)), Health::Active);
+                working += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::LoginRequired, "{e}");
+                assert!(matches!(
+                    registry.health(&connection(i)),
+                    Health::NeedsReconsent { .. }
+                ));
+                reconsent += 1;
+            }
+        }
+    }
+    assert_eq!(working + reconsent, n);
+    // The store itself was never damaged: every row decrypts.
+    for i in 0..n {
+        assert!(setup.store.load(&connection(i)).await.unwrap().is_some());
+    }
+    eprintln!("replica killed 4 times: {working} connections work, {reconsent} need re-consent");
+}
