@@ -64,6 +64,8 @@ pub mod providers;
 mod scope;
 pub mod store;
 mod tokens;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use api::{ApiClient, ApiClientBuilder, ApiError, ApiOptions, ApiResponse};
 pub use authorize::{AuthorizeOptions, PendingLogin};
