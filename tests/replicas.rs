@@ -18,6 +18,7 @@
 mod pg;
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -348,4 +349,88 @@ async fn a_killed_replica_never_leaves_a_connection_silently_broken() {
         assert!(setup.store.load(&connection(i)).await.unwrap().is_some());
     }
     eprintln!("replica killed 4 times: {working} connections work, {reconsent} need re-consent");
+}
+
+/// PostgreSQL restarted in the middle of a run: callers get a clear store error while it
+/// is down, and the same registry recovers once it is back, with no connection lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_gives_clear_errors_and_then_recovers() {
+    let server = Arc::new(pg::throwaway());
+    let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
+    let client = Client::connect(settings(
+        sandbox.issuer(),
+        sandbox.client_id(),
+        sandbox.client_secret().unwrap_or_default(),
+        sandbox.redirect_uri(),
+    ))
+    .await
+    .unwrap();
+    let mut url = url::Url::parse(&server.admin_url).unwrap();
+    url.set_path("/postgres");
+    let store = store(url.as_str()).await;
+    let registry = Connections::with_options(store.clone(), options()).with_client(client.clone());
+    let n = 5;
+    for i in 0..n {
+        let tokens = sandbox.login(&client).await.unwrap();
+        registry
+            .save(&connection(i), &expired(tokens))
+            .await
+            .unwrap();
+    }
+    registry
+        .access_token(&connection(0))
+        .await
+        .expect("works before");
+
+    // Callers keep asking while the server restarts.
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut callers = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let r = registry.clone();
+        let running = running.clone();
+        callers.spawn(async move {
+            let mut kinds = Vec::new();
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                match r.force_refresh(&connection(i)).await {
+                    Ok(_) => kinds.push(None),
+                    Err(e) => {
+                        assert!(
+                            !e.to_string().contains("token_set"),
+                            "no SQL internals in the message: {e}"
+                        );
+                        kinds.push(Some(e.kind()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            kinds
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarting = server.clone();
+    tokio::task::spawn_blocking(move || restarting.restart())
+        .await
+        .unwrap()
+        .expect("pg_ctl restart");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut failures = 0;
+    while let Some(kinds) = callers.join_next().await {
+        for kind in kinds.unwrap().into_iter().flatten() {
+            assert!(
+                matches!(kind, ErrorKind::Store | ErrorKind::ProviderUnavailable),
+                "a failure while the database is down is a store error: {kind:?}"
+            );
+            failures += 1;
+        }
+    }
+    // Back: every connection works again from the same registry, none was lost.
+    for i in 0..n {
+        let token = registry
+            .access_token(&connection(i))
+            .await
+            .expect("recovers");
+        assert!(sandbox.introspect(token.secret()).unwrap().active, "{i}");
+    }
+    eprintln!("database restart: {failures} calls failed while it was down, all recovered");
 }

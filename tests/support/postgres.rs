@@ -34,6 +34,8 @@ struct Cluster {
     root: PathBuf,
     pg_ctl: PathBuf,
     as_postgres: bool,
+    /// The server's options, for a restart.
+    options: String,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -180,8 +182,41 @@ fn start_cluster() -> Result<Server, String> {
             root,
             pg_ctl: bin.join("pg_ctl"),
             as_postgres,
+            options,
         }),
     })
+}
+
+/// A cluster of its own (whatever `DATABASE_URL` says), for a test that stops and starts
+/// its server; stopped when the returned server is dropped.
+pub fn throwaway() -> Server {
+    start_cluster().unwrap_or_else(|e| panic!("could not start PostgreSQL: {e}"))
+}
+
+impl Server {
+    /// Stops the server (fast shutdown: connections are cut) and starts it again on the
+    /// same port, as an operator's restart would.
+    pub fn restart(&self) -> Result<(), String> {
+        let c = self
+            .cluster
+            .as_ref()
+            .ok_or("only a cluster the tests started can be restarted")?;
+        let mut cmd = command(&c.pg_ctl, c.as_postgres);
+        cmd.arg("-D")
+            .arg(c.root.join("data"))
+            .arg("-l")
+            .arg(c.root.join("server.log"))
+            .args(["-m", "fast", "-w", "-t", "60", "-o", &c.options, "restart"]);
+        run(cmd, "pg_ctl restart")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(c) = &self.cluster {
+            stop(&c.pg_ctl, &c.root, c.as_postgres, "fast");
+        }
+    }
 }
 
 /// Stops the clusters whose test process is gone (killed before its `atexit` ran).
