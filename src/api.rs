@@ -34,13 +34,21 @@
 //! | `429` | back off, send again (up to `max_retries`) | the same: lexoffice refuses a rate-limited request before processing it |
 //! | `500` whose body says "rate limit" | back off, send again | not sent again: [`ApiError::NotRetried`] |
 //! | other `5xx`, timeouts | error | error that says the request may or may not have been processed |
+//!
+//! # Rate limit across replicas
+//!
+//! The client's own limiter holds for its clones in one process. Replicas that call the
+//! API for the same connection share a [`RateBudget`] instead
+//! ([`ApiClientBuilder::rate_budget`], e.g. a
+//! [`PostgresRateBudget`](crate::ratelimit::PostgresRateBudget)): every request, retries
+//! included, waits for the budget, and a rate-limit answer penalizes it for every
+//! replica (for the `Retry-After`, else one emission interval).
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use openidconnect::AccessToken;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
@@ -54,6 +62,7 @@ use crate::error::ErrorKind;
 use crate::http::CappedBody;
 use crate::manager::{ManagerError, TokenManager};
 use crate::providers::{ApiErrorFormat, ApiPreset};
+use crate::ratelimit::{BudgetRate, RateBudget, RateBudgetError};
 use crate::store::TokenStore;
 
 /// The longest error message taken over from an API answer.
@@ -340,6 +349,19 @@ pub enum ApiError {
         maybe_processed: bool,
     },
 
+    /// The shared rate budget ([`ApiClientBuilder::rate_budget`]) could not be consulted
+    /// (its database is unreachable); the request was not sent.
+    #[error("the request {method} {path} was not sent: {source}")]
+    RateBudget {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// Why.
+        #[source]
+        source: RateBudgetError,
+    },
+
     /// A successful answer is not the JSON that was expected.
     #[error("the API's answer to {method} {path} is not the expected JSON ({detail}); check the path and the type it is read into")]
     Decode {
@@ -373,6 +395,7 @@ impl ApiError {
         match self {
             ApiError::Config(_) | ApiError::InvalidPath { .. } => ErrorKind::Misconfigured,
             ApiError::Manager(e) => e.kind(),
+            ApiError::RateBudget { source, .. } => source.kind(),
             ApiError::Unauthorized { .. } => ErrorKind::LoginRequired,
             ApiError::RateLimited { .. } | ApiError::Http { .. } => ErrorKind::ProviderUnavailable,
             ApiError::NotRetried { .. } => ErrorKind::ProviderUnavailable,
@@ -516,6 +539,14 @@ pub struct ApiClientBuilder<S> {
     base_url: String,
     options: ApiOptions,
     http: Option<reqwest::Client>,
+    budget: Option<SharedBudget>,
+}
+
+/// A shared rate budget and the key the client books under.
+#[derive(Clone)]
+struct SharedBudget {
+    budget: Arc<dyn RateBudget>,
+    key: String,
 }
 
 impl<S> fmt::Debug for ApiClientBuilder<S> {
@@ -523,11 +554,31 @@ impl<S> fmt::Debug for ApiClientBuilder<S> {
         f.debug_struct("ApiClientBuilder")
             .field("base_url", &self.base_url)
             .field("options", &self.options)
+            .field("rate_budget", &self.budget.as_ref().map(|b| &b.key))
             .finish_non_exhaustive()
     }
 }
 
 impl<S: TokenStore> ApiClientBuilder<S> {
+    /// Waits for `budget` under `key` before every request instead of the client's own
+    /// limiter, and penalizes it on every rate-limit answer, so that the limit holds for
+    /// every client that shares the budget: all replicas of a service with a
+    /// [`PostgresRateBudget`](crate::ratelimit::PostgresRateBudget), or all connections'
+    /// clients of one process with a [`LocalRateBudget`](crate::ratelimit::LocalRateBudget).
+    ///
+    /// `key` names what the provider limits: for lexoffice the connection, e.g.
+    /// [`PostgresStore::connection_id`](crate::store::PostgresStore::connection_id) of the
+    /// login. The budget's own rate applies ([`BudgetRate::from_options`] makes it from
+    /// these options); [`ApiOptions::requests_per_second`], `burst` and `headroom` are
+    /// then only checked.
+    pub fn rate_budget(mut self, budget: Arc<dyn RateBudget>, key: impl Into<String>) -> Self {
+        self.budget = Some(SharedBudget {
+            budget,
+            key: key.into(),
+        });
+        self
+    }
+
     /// Sets the options (replacing earlier ones).
     pub fn options(mut self, options: ApiOptions) -> Self {
         self.options = options;
@@ -547,34 +598,12 @@ impl<S: TokenStore> ApiClientBuilder<S> {
     pub fn build(self) -> Result<ApiClient<S>, ApiError> {
         let base = parse_base(&self.base_url)?;
         let o = &self.options;
-        if !(o.requests_per_second.is_finite() && o.requests_per_second > 0.0) {
-            return Err(ApiError::Config(format!(
-                "requests_per_second must be a positive number, not {}",
-                o.requests_per_second
-            )));
-        }
-        if !(o.headroom.is_finite() && (0.0..1.0).contains(&o.headroom)) {
-            return Err(ApiError::Config(format!(
-                "headroom must be at least 0 and below 1, not {}",
-                o.headroom
-            )));
-        }
-        let burst = NonZeroU32::new(o.burst)
-            .ok_or_else(|| ApiError::Config("burst must be at least 1".to_owned()))?;
-        // A tiny rate gives a period too long for a Duration: refused, never a panic.
-        let period =
-            Duration::try_from_secs_f64(1.0 / (o.requests_per_second * (1.0 - o.headroom)))
-                .ok()
-                .filter(|p| *p <= MAX_PERIOD)
-                .ok_or_else(|| {
-                    ApiError::Config(format!(
-                        "requests_per_second is too low: at least one request per {} s",
-                        MAX_PERIOD.as_secs()
-                    ))
-                })?;
-        let quota = Quota::with_period(period)
-            .ok_or_else(|| ApiError::Config("requests_per_second is too high".to_owned()))?
-            .allow_burst(burst);
+        let quota = BudgetRate::from_options(o)
+            .and_then(|rate| rate.quota())
+            .map_err(|e| match e {
+                RateBudgetError::Config(message) => ApiError::Config(message),
+                other => ApiError::Config(other.to_string()),
+            })?;
 
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -604,15 +633,13 @@ impl<S: TokenStore> ApiClientBuilder<S> {
                 base,
                 http,
                 limiter: RateLimiter::direct(quota),
+                budget: self.budget,
                 headers,
                 options: self.options,
             }),
         })
     }
 }
-
-/// The longest time between two requests a rate limit may ask for (one a day).
-const MAX_PERIOD: Duration = Duration::from_secs(86_400);
 
 fn parse_base(base: &str) -> Result<url::Url, ApiError> {
     let url = url::Url::parse(base)
@@ -653,6 +680,8 @@ struct Inner<S> {
     base: url::Url,
     http: reqwest::Client,
     limiter: DefaultDirectRateLimiter,
+    /// Used instead of `limiter` when set.
+    budget: Option<SharedBudget>,
     /// Default headers plus `Accept`, checked at build time.
     headers: HeaderMap,
     options: ApiOptions,
@@ -691,6 +720,7 @@ impl<S: TokenStore> ApiClient<S> {
             base_url: base_url.as_ref().to_owned(),
             options: ApiOptions::default(),
             http: None,
+            budget: None,
         }
     }
 
@@ -776,7 +806,7 @@ impl<S: TokenStore> ApiClient<S> {
         let mut refreshed = false;
         let mut retries = 0u32;
         loop {
-            self.inner.limiter.until_ready().await;
+            self.wait_for_rate(&label).await?;
             // Taken after the wait, which may be long: the token is as fresh as can be.
             // After a 401 this is the replacement (the manager's cache holds it).
             let token = self.inner.manager.access_token().await?;
@@ -815,8 +845,9 @@ impl<S: TokenStore> ApiClient<S> {
             let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
                 || (status == StatusCode::INTERNAL_SERVER_ERROR && says_rate_limit(&answer));
             if rate_limited {
-                // The provider's bucket is empty: make every task of this client wait.
-                while self.inner.limiter.check().is_ok() {}
+                // The provider's bucket is empty: make every task of this client (every
+                // holder of the shared budget) wait.
+                self.penalize(retry_after, &label).await;
                 // A 429 is refused before processing (lexoffice), so even a POST is sent
                 // again; a 500 leaves that open, so only idempotent methods are.
                 if status != StatusCode::TOO_MANY_REQUESTS && !is_idempotent(&method) {
@@ -848,6 +879,44 @@ impl<S: TokenStore> ApiClient<S> {
                 &answer,
                 self.inner.options.error_format,
             ));
+        }
+    }
+
+    /// Waits until the rate limit lets a request go: the shared budget's, else the
+    /// client's own.
+    async fn wait_for_rate(&self, label: &Label) -> Result<(), ApiError> {
+        match &self.inner.budget {
+            Some(shared) => {
+                shared
+                    .budget
+                    .acquire(&shared.key)
+                    .await
+                    .map_err(|source| ApiError::RateBudget {
+                        method: label.method.clone(),
+                        path: label.path.clone(),
+                        source,
+                    })
+            }
+            None => {
+                self.inner.limiter.until_ready().await;
+                Ok(())
+            }
+        }
+    }
+
+    /// After a rate-limit answer: the shared budget waits for `retry_after` (else one
+    /// emission interval); the client's own limiter is emptied. A budget that cannot
+    /// be reached is logged, not an error: the call's own backoff still applies.
+    async fn penalize(&self, retry_after: Option<Duration>, label: &Label) {
+        match &self.inner.budget {
+            Some(shared) => {
+                let penalty =
+                    retry_after.unwrap_or_else(|| shared.budget.rate().emission_interval());
+                if let Err(e) = shared.budget.penalize(&shared.key, penalty).await {
+                    tracing::warn!(method = %label.method, path = %label.path, error = %e, "could not record the rate-limit answer in the shared budget");
+                }
+            }
+            None => while self.inner.limiter.check().is_ok() {},
         }
     }
 

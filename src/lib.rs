@@ -61,6 +61,7 @@ mod manager;
 pub mod metadata;
 pub mod protocol;
 pub mod providers;
+pub mod ratelimit;
 mod scope;
 pub mod store;
 mod tokens;

@@ -33,7 +33,9 @@
 //!   current holder needs to save.
 //! - **Schema.** Embedded migrations run at [`PostgresStoreBuilder::build`] (unless
 //!   turned off), each once, in one transaction under an advisory lock, recorded in
-//!   `lexoffice_login_schema_migrations`.
+//!   `lexoffice_login_schema_migrations`. The same run makes the table of the shared
+//!   rate budgets (`lexoffice_login_rate_budget`, see
+//!   [`PostgresRateBudget`]) if it is missing.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -50,6 +52,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor as _, Postgres, Row, Transaction};
 
 use super::{EncryptionKey, RefreshGuard, StoreError, StoreKey, TokenStore};
+use crate::ratelimit::{BudgetRate, PostgresRateBudget};
 use crate::tokens::TokenSet;
 
 mod migrations;
@@ -60,6 +63,18 @@ pub const CONNECTIONS_TABLE: &str = "lexoffice_login_connections";
 pub const LOCKS_TABLE: &str = "lexoffice_login_refresh_locks";
 /// The table that records the applied migrations.
 pub const MIGRATIONS_TABLE: &str = "lexoffice_login_schema_migrations";
+
+/// The table of the shared rate budgets (`ratelimit::PostgresRateBudget`), made by every
+/// migration run after the numbered migrations, under the same advisory lock. It is not
+/// a numbered migration (yet): `CREATE TABLE IF NOT EXISTS` is idempotent, and a later
+/// change of this table becomes a numbered migration that alters it.
+const RATE_BUDGET_SCHEMA: &str = "
+-- Per key (a connection), the theoretical arrival time of GCRA; written by one
+-- INSERT ... ON CONFLICT per request.
+CREATE TABLE IF NOT EXISTS lexoffice_login_rate_budget (
+    key text        PRIMARY KEY,
+    tat timestamptz NOT NULL
+)";
 
 /// The advisory lock key held while migrating (`lexoffice` in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c65_786f_6666_6963;
@@ -480,12 +495,12 @@ impl PostgresStore {
     /// Brings the schema up to date: runs the embedded migrations that this database
     /// has not seen, in one transaction under an advisory lock.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self
-            .inner
-            .pool
-            .begin()
-            .await
-            .map_err(pg("begin the migration"))?;
+        Self::migrate_pool(&self.inner.pool).await
+    }
+
+    /// [`PostgresStore::migrate`] on any pool (also [`PostgresRateBudget::migrate`]).
+    pub(crate) async fn migrate_pool(pool: &PgPool) -> Result<(), StoreError> {
+        let mut tx = pool.begin().await.map_err(pg("begin the migration"))?;
         // Through a plain `&mut PgConnection`: the future stays `Send` (sqlx's executor
         // bounds on `&mut *tx` are not general enough for the compiler to prove it).
         let conn: &mut sqlx::PgConnection = &mut tx;
@@ -536,7 +551,86 @@ impl PostgresStore {
                 "migrated the token store"
             );
         }
+        conn.execute(RATE_BUDGET_SCHEMA)
+            .await
+            .map_err(pg("create the rate budget table"))?;
         tx.commit().await.map_err(pg("commit the migration"))
+    }
+
+    /// A budget of `rate` per key shared by every replica on this database, on this
+    /// store's pool (see [`PostgresRateBudget`]); the store's migrations have made its
+    /// table.
+    pub fn rate_budget(&self, rate: BudgetRate) -> PostgresRateBudget {
+        PostgresRateBudget::new(self.inner.pool.clone(), rate)
+    }
+
+    /// Books the next request for `key` in the rate budget `rate` and returns how long
+    /// the caller must wait before sending it (GCRA, one statement, the database's
+    /// clock): `tat = max(tat, now) + T`, wait `max(0, tat − burst·T − now)`.
+    pub(crate) async fn rate_budget_book(
+        pool: &PgPool,
+        key: &str,
+        rate: &BudgetRate,
+    ) -> Result<Duration, StoreError> {
+        let interval = micros(rate.emission_interval());
+        let burst_span = micros(rate.emission_interval()).saturating_mul(i64::from(rate.burst()));
+        // clock_timestamp(), not now(): evaluated after the row lock is had, so that a
+        // statement that queued behind another's does not book from a stale start time.
+        let wait_us: i64 = sqlx::query_scalar(
+            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
+             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
+             ON CONFLICT (key) DO UPDATE
+                 SET tat = greatest(b.tat, clock_timestamp())
+                           + $2::float8 * interval '1 microsecond'
+             RETURNING greatest(0::bigint,
+                 (extract(epoch FROM b.tat - clock_timestamp()) * 1000000)::bigint - $3)",
+        )
+        .bind(key)
+        .bind(interval as f64)
+        .bind(burst_span)
+        .fetch_one(pool)
+        .await
+        .map_err(pg("book a request in the rate budget"))?;
+        Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
+    }
+
+    /// Pushes the rate budget of `key` so that its next request goes no sooner than
+    /// `penalty` from now (database clock), one at a time after it:
+    /// `tat = max(tat, now + penalty + (burst − 1)·T)`.
+    pub(crate) async fn rate_budget_penalize(
+        pool: &PgPool,
+        key: &str,
+        rate: &BudgetRate,
+        penalty: Duration,
+    ) -> Result<(), StoreError> {
+        let ahead = micros(penalty).saturating_add(micros(rate.burst_tolerance()));
+        sqlx::query(
+            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
+             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
+             ON CONFLICT (key) DO UPDATE SET tat = greatest(b.tat, EXCLUDED.tat)",
+        )
+        .bind(key)
+        .bind(ahead as f64)
+        .execute(pool)
+        .await
+        .map_err(pg("record a rate-limit penalty"))?;
+        Ok(())
+    }
+
+    /// Deletes the rate budgets idle for `idle`; returns how many.
+    pub(crate) async fn rate_budget_prune(
+        pool: &PgPool,
+        idle: Duration,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM lexoffice_login_rate_budget
+             WHERE tat < clock_timestamp() - $1::float8 * interval '1 microsecond'",
+        )
+        .bind(micros(idle) as f64)
+        .execute(pool)
+        .await
+        .map_err(pg("prune the rate budgets"))?;
+        Ok(done.rows_affected())
     }
 
     /// Every stored connection, without tokens, ordered by connection id.
@@ -847,6 +941,11 @@ impl crate::connections::ListStore for PostgresStore {
         };
         self.set_state(key, &state, error).await.map(drop)
     }
+}
+
+/// `d` in whole microseconds (saturating).
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// The authenticated data of a row: binds its ciphertext to its connection id.
