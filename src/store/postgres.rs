@@ -64,18 +64,6 @@ pub const LOCKS_TABLE: &str = "lexoffice_login_refresh_locks";
 /// The table that records the applied migrations.
 pub const MIGRATIONS_TABLE: &str = "lexoffice_login_schema_migrations";
 
-/// The table of the shared rate budgets (`ratelimit::PostgresRateBudget`), made by every
-/// migration run after the numbered migrations, under the same advisory lock. It is not
-/// a numbered migration (yet): `CREATE TABLE IF NOT EXISTS` is idempotent, and a later
-/// change of this table becomes a numbered migration that alters it.
-const RATE_BUDGET_SCHEMA: &str = "
--- Per key (a connection), the theoretical arrival time of GCRA; written by one
--- INSERT ... ON CONFLICT per request.
-CREATE TABLE IF NOT EXISTS lexoffice_login_rate_budget (
-    key text        PRIMARY KEY,
-    tat timestamptz NOT NULL
-)";
-
 /// The advisory lock key held while migrating (`lexoffice` in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c65_786f_6666_6963;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -551,9 +539,6 @@ impl PostgresStore {
                 "migrated the token store"
             );
         }
-        conn.execute(RATE_BUDGET_SCHEMA)
-            .await
-            .map_err(pg("create the rate budget table"))?;
         tx.commit().await.map_err(pg("commit the migration"))
     }
 

@@ -19,10 +19,11 @@ pub(super) struct Migration {
 }
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "connections and refresh locks",
-    sql: r#"
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "connections and refresh locks",
+        sql: r#"
 -- One row per connection (an app's login at a provider), keyed by `env/profile`.
 CREATE TABLE lexoffice_login_connections (
     connection_id        text        PRIMARY KEY,
@@ -53,7 +54,21 @@ CREATE TABLE lexoffice_login_refresh_locks (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "shared rate budget",
+        sql: r#"
+-- Per key (a connection), the theoretical arrival time of GCRA; written by one
+-- INSERT ... ON CONFLICT per request. UNLOGGED: no write-ahead log per API request; after
+-- a crash the table is empty, which only lets one burst through again.
+CREATE UNLOGGED TABLE lexoffice_login_rate_budget (
+    key text        PRIMARY KEY,
+    tat timestamptz NOT NULL
+);
+"#,
+    },
+];
 
 #[cfg(test)]
 mod tests {
