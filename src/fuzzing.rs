@@ -16,6 +16,8 @@ use crate::store::StoreError;
 use crate::tokens::TokenResponse;
 
 /// A redirect, read by a pending login's callback rules (state, `iss`, size caps).
+/// `FUZZ_STATE` in the input stands for the login's own state, so that inputs reach
+/// the rules after the state check.
 pub fn callback(input: &str) -> Result<(), Error> {
     let settings = Settings::builder(
         "https://id.example.com",
@@ -36,7 +38,8 @@ pub fn callback(input: &str) -> Result<(), Error> {
     let metadata = ProviderMetadata::from_settings(&settings);
     let (_, pending) =
         crate::authorize::authorization_url(&settings, &metadata, crate::AuthorizeOptions::new())?;
-    pending.verify_callback(input, &metadata).map(drop)
+    let input = input.replace("FUZZ_STATE", pending.state.secret());
+    pending.verify_callback(&input, &metadata).map(drop)
 }
 
 /// A token endpoint's answer body, read and checked (RFC 6749 5.1).

@@ -27,7 +27,9 @@ pub(crate) fn decode_for_fuzzing(
     bytes: &[u8],
     key: Option<[u8; 32]>,
 ) -> Result<TokenSet, StoreError> {
-    file::Inner::decoder(key).decode("fuzz.json", std::path::Path::new("fuzz.json"), bytes)
+    // A name FileStore can write (`<env>.<profile>.json`): it is the associated data.
+    let name = "fuzz.default.json";
+    file::Inner::decoder(key).decode(name, std::path::Path::new(name), bytes)
 }
 
 // The OS keyring (cargo feature `keyring`, off by default).
