@@ -67,6 +67,8 @@ pub mod store;
 mod tokens;
 #[cfg(feature = "axum")]
 pub mod web;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 
 pub use api::{ApiClient, ApiClientBuilder, ApiError, ApiOptions, ApiResponse};
 pub use authorize::{AuthorizeOptions, PendingLogin};
