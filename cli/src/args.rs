@@ -164,6 +164,17 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Sandbox(SandboxArgs),
 
+    /// Run a backend-for-frontend for a single-page app: the login, server-side sessions
+    /// and an /api proxy, so that no token ever reaches the browser.
+    ///
+    /// Routes: GET /auth/login?return=/path, GET /auth/callback, GET /auth/session,
+    /// POST /auth/logout, /api/* (proxied to the provider's API with the session's
+    /// bearer token), and the app's static files with --static. The redirect URI is
+    /// {public-url}/auth/callback. Prints `listening on http://ADDR` once it accepts
+    /// connections.
+    #[command(after_help = EXIT_CODES)]
+    Bff(BffArgs),
+
     /// Print a shell completion script: `source <(lexoffice-login completions bash)`.
     ///
     /// The script asks `lexoffice-login` itself for candidates, so stored logins and the
@@ -291,6 +302,68 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_ttl: u64,
+}
+
+/// Where `bff` keeps its sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SessionStoreKind {
+    /// In this process (sessions end when it stops; one replica only).
+    Memory,
+    /// PostgreSQL (DATABASE_URL); not built into this version of the command.
+    Postgres,
+}
+
+/// `bff`.
+#[derive(Debug, Args)]
+pub struct BffArgs {
+    /// The address to listen on (port 0: a free one).
+    #[arg(long, env = "LEXOFFICE_BFF_LISTEN", default_value = "127.0.0.1:8080",
+          value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// The URL the browser uses for the app and this server (scheme, host, port), e.g.
+    /// https://app.example. Default: http://ADDR of --listen. Over https the cookie is
+    /// `__Host-lexoffice_bff; Secure`; on a loopback http URL (development only) it is
+    /// `lexoffice_bff` without Secure.
+    #[arg(long, env = "LEXOFFICE_BFF_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<url::Url>,
+
+    /// An origin allowed to make state-changing calls (repeatable, or comma-separated in
+    /// the variable). Default: the public URL's origin.
+    #[arg(long = "allowed-origin", env = "LEXOFFICE_BFF_ALLOWED_ORIGINS",
+          value_delimiter = ',', value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
+    /// App paths a login may return to: each one allows itself and the paths under it
+    /// (repeatable, or comma-separated). Default: `/`, every path of the app.
+    #[arg(long = "return-path", env = "LEXOFFICE_BFF_RETURN_PATHS",
+          value_delimiter = ',', value_name = "PATH")]
+    pub return_paths: Vec<String>,
+
+    /// Serve the single-page app's files from this directory (index.html for `/`).
+    #[arg(long = "static", env = "LEXOFFICE_BFF_STATIC", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// The API the /api/* requests go to (default: the provider's API; for --env local
+    /// the sandbox's {issuer}/v1).
+    #[arg(long, env = "LEXOFFICE_BFF_API_BASE", value_name = "URL")]
+    pub api_base: Option<url::Url>,
+
+    /// Where sessions are kept.
+    #[arg(long, env = "LEXOFFICE_BFF_SESSION_STORE", value_enum, default_value = "memory",
+          value_name = "KIND")]
+    pub session_store: SessionStoreKind,
+
+    /// A session ends after this many seconds without a request (fractions allowed).
+    #[arg(long, env = "LEXOFFICE_BFF_IDLE_TIMEOUT", default_value_t = 1800.0,
+          value_name = "SECS")]
+    pub idle_timeout: f64,
+
+    /// A session ends this many seconds after the login, however active (fractions
+    /// allowed).
+    #[arg(long, env = "LEXOFFICE_BFF_ABSOLUTE_TIMEOUT", default_value_t = 28_800.0,
+          value_name = "SECS")]
+    pub absolute_timeout: f64,
 }
 
 /// `completions`.

@@ -12,6 +12,7 @@
 //! | `logout` | revoke at the provider, then delete |
 //! | `discover` | the provider's metadata and a check of the configuration |
 //! | `sandbox` | the local sandbox issuer |
+//! | `bff` | a backend-for-frontend for single-page apps (login, sessions, /api proxy) |
 //! | `completions` | shell completion scripts (login names complete) |
 //! | `man` | the manual page |
 //!
@@ -19,6 +20,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod args;
+mod bff;
 mod commands;
 mod context;
 mod discover;
@@ -134,6 +136,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::List => commands::list(&ctx).await,
         Command::Logout(args) => commands::logout(&ctx, args).await,
         Command::Discover => discover::run(&ctx).await,
+        Command::Bff(args) => bff::run(&ctx, args).await,
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox_cmd::run(&ctx, args).await,
         Command::Completions(_) | Command::Man => Ok(()),
