@@ -53,6 +53,8 @@
 //! | POST | `/oauth2/introspect` | RFC 7662 introspection |
 //! | GET | `/v1/profile` | lexoffice profile (scope `profile.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]) |
 //! | GET | `/v1/contacts` | lexoffice contacts, paged (scope `contacts.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]) |
+//! | POST, GET | `/v1/event-subscriptions` | lexoffice event subscriptions: create `{eventType, callbackUrl}`, list (scope `profile.read`; [`SandboxProfile::Oidc`], [`SandboxProfile::Lexoffice`]); deliveries signed with [`Sandbox::webhook_public_key_pem`]'s key by [`Sandbox::emit_lexoffice_event`] |
+//! | GET, DELETE | `/v1/event-subscriptions/{id}` | one event subscription, or delete it |
 //! | GET | `/datev/api/clients` | DATEV clients (scope `datev:accounting:clients`, header `X-DATEV-Client-Id`) |
 //! | GET | `/connections` | Xero tenants of the login |
 //! | GET | `/api.xro/2.0/Organisation` | Xero organisation (header `xero-tenant-id`, scope `accounting.settings[.read]`) |
@@ -78,6 +80,7 @@ mod login;
 mod routes;
 mod state;
 mod stats;
+mod webhooks;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -94,6 +97,10 @@ pub use config::{
 };
 pub use login::{auto_consent_login, follow_authorization};
 pub use stats::{SandboxRoute, Stats};
+pub use webhooks::{
+    IntentToReceive, SandboxLexofficeEvent, WebhookDelivery, LEXOFFICE_SIGNATURE_HEADER,
+    XERO_SIGNATURE_HEADER,
+};
 
 use state::{lock, Shared};
 

@@ -21,13 +21,17 @@ fn message(status: StatusCode, message: &str) -> Response {
 }
 
 /// What an authorized API call knows about its caller.
-struct Caller {
-    sub: String,
+pub(crate) struct Caller {
+    pub(crate) sub: String,
     connection_id: String,
 }
 
 /// Bearer check (401), rate limit per client (429), then scope check (403).
-fn authorize_call(s: &Shared, headers: &HeaderMap, scope: &str) -> Result<Caller, Response> {
+pub(crate) fn authorize_call(
+    s: &Shared,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<Caller, Response> {
     let unauthorized = || message(StatusCode::UNAUTHORIZED, "Unauthorized");
     let token = bearer(headers).ok_or_else(unauthorized)?;
     let now = s.now();

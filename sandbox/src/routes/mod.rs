@@ -13,6 +13,9 @@ mod revoke;
 mod token;
 mod userinfo;
 
+/// The lexoffice API's caller check, for the event-subscription routes.
+pub(crate) use api::authorize_call as authorize_api_call;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -81,7 +84,8 @@ pub(crate) fn router(shared: Arc<Shared>, host: Host) -> Router {
         r = match shared.config.profile {
             SandboxProfile::Oidc | SandboxProfile::Lexoffice => r
                 .route("/v1/profile", get(api::profile))
-                .route("/v1/contacts", get(api::contacts)),
+                .route("/v1/contacts", get(api::contacts))
+                .merge(crate::webhooks::routes(&shared)),
             SandboxProfile::Datev => r.route("/datev/api/clients", get(providers::datev_clients)),
             SandboxProfile::Xero => r
                 .route("/connections", get(providers::xero_connections))
