@@ -533,6 +533,54 @@ pub struct LexofficeProfileCreated {
     pub date: Option<String>,
 }
 
+/// A lexoffice event subscription (`GET /v1/event-subscriptions`): which event type is
+/// delivered to which callback URL as a signed webhook (see the `webhooks` feature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct EventSubscription {
+    /// The subscription's id.
+    pub subscription_id: String,
+    /// The organisation it belongs to.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// When it was created.
+    #[serde(default)]
+    pub created_date: Option<String>,
+    /// The event type, e.g. `contact.changed`.
+    pub event_type: String,
+    /// Where the webhooks are POSTed.
+    pub callback_url: String,
+}
+
+/// What `POST /v1/event-subscriptions` answers: the new subscription's id and URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct CreatedEventSubscription {
+    /// The new subscription's id (use it to delete the subscription).
+    pub id: String,
+    /// The subscription's URI.
+    #[serde(default)]
+    pub resource_uri: Option<String>,
+    /// When it was created.
+    #[serde(default)]
+    pub created_date: Option<String>,
+    /// When it was last changed.
+    #[serde(default)]
+    pub updated_date: Option<String>,
+    /// Its version.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// The envelope of `GET /v1/event-subscriptions`.
+#[derive(Deserialize)]
+struct EventSubscriptionList {
+    #[serde(default)]
+    content: Vec<EventSubscription>,
+}
+
 /// Builds an [`ApiClient`].
 pub struct ApiClientBuilder<S> {
     manager: TokenManager<S>,
@@ -781,6 +829,47 @@ impl<S: TokenStore> ApiClient<S> {
     /// lexoffice's `GET /profile`.
     pub async fn profile(&self) -> Result<LexofficeProfile, ApiError> {
         self.get_json("profile").await
+    }
+
+    /// lexoffice's `POST /event-subscriptions`: have events of `event_type` (e.g.
+    /// `contact.changed`) POSTed to `callback_url` as signed webhooks. Not sent again
+    /// after a 5xx (see the retry table): list the subscriptions to find out.
+    pub async fn create_event_subscription(
+        &self,
+        event_type: &str,
+        callback_url: &str,
+    ) -> Result<CreatedEventSubscription, ApiError> {
+        let body = serde_json::json!({ "eventType": event_type, "callbackUrl": callback_url });
+        self.send(Method::POST, "event-subscriptions", Some(body))
+            .await?
+            .json()
+    }
+
+    /// lexoffice's `GET /event-subscriptions`: the organisation's subscriptions.
+    pub async fn list_event_subscriptions(&self) -> Result<Vec<EventSubscription>, ApiError> {
+        let list: EventSubscriptionList = self.get_json("event-subscriptions").await?;
+        Ok(list.content)
+    }
+
+    /// lexoffice's `DELETE /event-subscriptions/{id}`.
+    pub async fn delete_event_subscription(&self, subscription_id: &str) -> Result<(), ApiError> {
+        let valid = !subscription_id.is_empty()
+            && subscription_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(ApiError::InvalidPath {
+                path: "event-subscriptions/{id}".to_owned(),
+                reason: "a subscription id is letters, digits, '-' and '_'".to_owned(),
+            });
+        }
+        self.send(
+            Method::DELETE,
+            &format!("event-subscriptions/{subscription_id}"),
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Sends `method path` (relative to the base URL, query allowed) with an optional
