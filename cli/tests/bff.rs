@@ -1,0 +1,362 @@
+//! `lexoffice-login bff` over plain HTTP, against the sandbox (lexoffice profile, consent
+//! at once): the cookie, the session endpoint, rotation, timeouts, CSRF, open redirects,
+//! replayed callbacks, the /api proxy and logout.
+
+mod bff_support;
+
+use std::time::Duration;
+
+use bff_support::{Options, World};
+use lexoffice_login_sandbox::SandboxRoute;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `name=value` of the cookie `name` among the `Set-Cookie` headers.
+fn cookie_pair(h: &HeaderMap, name: &str) -> Option<String> {
+    set_cookies(h)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+struct LoggedIn {
+    /// `lexoffice_bff=...`
+    session: String,
+    /// The session cookie's whole `Set-Cookie` line.
+    set_cookie: String,
+    /// Where the callback sent the browser.
+    location: String,
+    /// The callback URL (to replay).
+    callback: String,
+    /// The login-binding cookie (to replay).
+    binding: String,
+}
+
+/// A login: /auth/login, the sandbox's authorize (consent at once), /auth/callback.
+async fn login(w: &World, old_session: Option<&str>) -> LoggedIn {
+    let c = http();
+    let r = c
+        .get(w.url("/auth/login?return=/app/settings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let binding = cookie_pair(r.headers(), "lexoffice_bff_login").expect("a login-binding cookie");
+    let authorize = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(authorize.starts_with(w.sandbox.issuer()), "{authorize}");
+    assert!(authorize.contains("code_challenge="), "{authorize}");
+    let r = c.get(&authorize).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let callback = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&w.url("/auth/callback?")), "{callback}");
+    let mut cookie = binding.clone();
+    if let Some(old) = old_session {
+        cookie = format!("{cookie}; {old}");
+    }
+    let r = c
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let set_cookie = set_cookies(r.headers())
+        .into_iter()
+        .find(|c| c.starts_with("lexoffice_bff="))
+        .expect("a session cookie");
+    LoggedIn {
+        session: set_cookie.split(';').next().unwrap().to_owned(),
+        location: r.headers()[LOCATION].to_str().unwrap().to_owned(),
+        set_cookie,
+        callback,
+        binding,
+    }
+}
+
+async fn session(w: &World, cookie: &str) -> (StatusCode, String) {
+    let r = http()
+        .get(w.url("/auth/session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_strict_cookie_rotates_the_session_and_never_shows_a_token() {
+    let w = World::start(Options::default()).await;
+    let first = login(&w, None).await;
+    assert_eq!(first.location, "/app/settings");
+
+    // The cookie: HttpOnly, SameSite=Lax, Path=/, no Domain; on a loopback http URL no
+    // Secure and so no __Host- prefix.
+    let attrs: Vec<String> = first
+        .set_cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for want in ["httponly", "samesite=lax", "path=/"] {
+        assert!(attrs.iter().any(|a| a == want), "{want} missing: {}", first.set_cookie);
+    }
+    assert!(!attrs.iter().any(|a| a.starts_with("domain")), "{}", first.set_cookie);
+    assert!(!attrs.iter().any(|a| a == "secure"), "{}", first.set_cookie);
+    let id = first.session.trim_start_matches("lexoffice_bff=");
+    assert_eq!(id.len(), 43, "256 random bits in base64url: {id}");
+
+    // The session endpoint: who, which organisation, which scopes; no token.
+    let (status, body) = session(&w, &first.session).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let user = &w.sandbox.users()[0];
+    assert_eq!(v["user"]["sub"], user.sub.as_str(), "{v}");
+    assert_eq!(v["user"]["name"], user.name.as_str(), "{v}");
+    assert_eq!(v["user"]["email"], user.email.as_str(), "{v}");
+    assert!(v["tenant"].is_string(), "{v}");
+    assert!(v["scopes"].as_array().unwrap().iter().any(|s| s == "profile.read"), "{v}");
+    let tokens = w.tokens();
+    assert!(tokens.len() >= 3, "access, refresh and ID token recorded: {}", tokens.len());
+    for t in &tokens {
+        assert!(!body.contains(t.as_str()), "a token in /auth/session: {body}");
+        assert!(!first.set_cookie.contains(t.as_str()));
+    }
+    // Without a cookie: 401.
+    assert_eq!(session(&w, "").await.0, StatusCode::UNAUTHORIZED);
+
+    // A second login from the same browser: a new session id, the old one is gone.
+    let second = login(&w, Some(&first.session)).await;
+    assert_ne!(second.session, first.session);
+    assert_eq!(session(&w, &first.session).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(session(&w, &second.session).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_callback_and_open_redirects_are_refused() {
+    let w = World::start(Options {
+        args: vec!["--return-path".into(), "/app".into()],
+        ..Options::default()
+    })
+    .await;
+    let me = login(&w, None).await;
+    let grants = w.sandbox.stats().token_grants("authorization_code");
+    let r = http()
+        .get(&me.callback)
+        .header("cookie", &me.binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookies(r.headers()).is_empty());
+    assert_eq!(w.sandbox.stats().token_grants("authorization_code"), grants, "no second exchange");
+
+    // A callback from a browser that did not start the login (login CSRF).
+    let c = http();
+    let r = c.get(w.url("/auth/login?return=/app")).send().await.unwrap();
+    let authorize = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    let r = c.get(&authorize).send().await.unwrap();
+    let callback = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookies(r.headers()).is_empty());
+
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/app",
+        "/\\evil.example",
+        "/other",
+        "/applications",
+        "javascript:alert(1)",
+    ] {
+        let url = format!(
+            "{}?return={}",
+            w.url("/auth/login"),
+            url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()
+        );
+        let r = http().get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.headers().get(LOCATION).is_none(), "{bad}");
+    }
+    for ok in ["/app", "/app/invoices?id=1"] {
+        let url = format!(
+            "{}?return={}",
+            w.url("/auth/login"),
+            url::form_urlencoded::byte_serialize(ok.as_bytes()).collect::<String>()
+        );
+        let r = http().get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{ok}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
+    let w = World::start(Options::default()).await;
+    let me = login(&w, None).await;
+    let cookie = format!("{}; other_app_cookie=secret-cookie-value", me.session);
+
+    let r = http()
+        .get(w.url("/api/v1/profile"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookies(r.headers()).is_empty(), "the API's Set-Cookie was passed on");
+    let body = r.text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["organizationId"].is_string(), "{v}");
+    let sent = w.recorded.lock().unwrap().api_requests.last().cloned().unwrap();
+    let get = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let bearer = get("authorization").expect("a bearer token");
+    let token = bearer.strip_prefix("Bearer ").expect("Bearer");
+    assert!(w.sandbox.introspect(token).unwrap().active);
+    assert!(w.tokens().contains(&token.to_owned()));
+    assert_eq!(get("cookie"), None, "the browser's cookies went to the API: {sent:?}");
+    for t in w.tokens() {
+        assert!(!body.contains(&t));
+    }
+    // Not logged in: 401, and nothing reaches the API.
+    let before = w.sandbox.stats().requests(SandboxRoute::Profile);
+    let r = http().get(w.url("/api/v1/profile")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Outside the API's path: refused, no token sent.
+    let r = http()
+        .get(w.url("/api/oauth2/userinfo"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = http()
+        .get(w.url("/api/v1/../oauth2/userinfo"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
+    assert_eq!(w.sandbox.stats().requests(SandboxRoute::Profile), before);
+
+    // CSRF: state-changing calls need an allowed Origin and the custom header.
+    let post = |path: &str| http().post(w.url(path)).header("cookie", &cookie);
+    let r = post("/auth/logout")
+        .header("origin", &w.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no X-Requested-With");
+    let r = post("/auth/logout")
+        .header("origin", "http://evil.example")
+        .header("x-requested-with", "lexoffice-bff")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign origin");
+    let r = post("/auth/logout")
+        .header("x-requested-with", "lexoffice-bff")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no origin, cross-site");
+    let r = post("/api/v1/contacts")
+        .header("origin", "http://evil.example")
+        .header("x-requested-with", "lexoffice-bff")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an API write from another origin");
+    let r = post("/api/v1/contacts")
+        .header("origin", &w.base)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an API write without the header");
+    assert_eq!(session(&w, &me.session).await.0, StatusCode::OK, "still logged in");
+
+    // Logout: revoked at the provider, the session ends, the cookie is cleared.
+    let revokes = w.sandbox.stats().requests(SandboxRoute::Revoke);
+    let refresh: Vec<String> = w
+        .tokens()
+        .into_iter()
+        .filter(|t| {
+            w.sandbox
+                .introspect(t)
+                .and_then(|i| i.token_type)
+                .as_deref()
+                == Some("refresh_token")
+        })
+        .collect();
+    assert!(!refresh.is_empty());
+    let r = post("/auth/logout")
+        .header("sec-fetch-site", "same-origin")
+        .header("x-requested-with", "lexoffice-bff")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let cleared = cookie_pair(r.headers(), "lexoffice_bff");
+    assert_eq!(cleared.as_deref(), Some("lexoffice_bff="));
+    assert!(w.sandbox.stats().requests(SandboxRoute::Revoke) > revokes);
+    for t in refresh {
+        assert!(!w.sandbox.introspect(&t).unwrap().active, "refresh token still active");
+    }
+    assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED);
+    let r = http()
+        .get(w.url("/api/v1/profile"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
+    let w = World::start(Options {
+        args: vec![
+            "--idle-timeout".into(),
+            "0.6".into(),
+            "--absolute-timeout".into(),
+            "1.5".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    // Active every 0.3 s: alive past the idle timeout, ended by the absolute one.
+    let me = login(&w, None).await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1_100) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(session(&w, &me.session).await.0, StatusCode::OK, "{:?}", started.elapsed());
+    }
+    tokio::time::sleep(Duration::from_millis(1_600).saturating_sub(started.elapsed())).await;
+    assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED, "absolute");
+
+    // Idle: no request for longer than the idle timeout.
+    let revokes = w.sandbox.stats().requests(SandboxRoute::Revoke);
+    let me = login(&w, None).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED, "idle");
+    // The timed-out sessions' logins are revoked too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while w.sandbox.stats().requests(SandboxRoute::Revoke) < revokes + 1 {
+        assert!(std::time::Instant::now() < deadline, "no revocation after a timeout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
