@@ -13,7 +13,7 @@
 //! lexoffice's public key is not built in: pass the PEM that lexoffice publishes in its
 //! developer documentation to [`LexofficeVerifier::new`].
 //!
-//! With the `axum` feature, [`VerifiedLexofficeEvent`] and [`VerifiedXeroEvents`] are
+//! With the `axum` feature, `VerifiedLexofficeEvent` and `VerifiedXeroEvents` are
 //! extractors that do all of this for a handler and answer 401 (signature), 413 (size),
 //! 409 (replay, stale event) or 400 (not an event) themselves. Xero's "intent to
 //! receive" check is then met by a handler that answers 200 with an empty body.
