@@ -18,6 +18,11 @@
 //! 409 (replay, stale event) or 400 (not an event) themselves. Xero's "intent to
 //! receive" check is then met by a handler that answers 200 with an empty body.
 //!
+//! A delivery's replay key is recorded when it is verified, before the handler runs: a
+//! handler that then fails and answers an error makes the provider's retry of that
+//! delivery a replay (409). Handlers should store the event (or queue it) before doing
+//! slow work, and answer 2xx once it is stored.
+//!
 //! ```no_run
 //! # async fn run(pem: &str, body: &[u8], header: Option<&str>) -> Result<(), lexoffice_login::webhooks::WebhookError> {
 //! use lexoffice_login::webhooks::LexofficeVerifier;
