@@ -8,12 +8,16 @@ pub(crate) fn jittered(base: Duration, max: Duration, attempt: u32) -> Duration 
         .checked_shl(attempt.saturating_sub(1))
         .unwrap_or(u32::MAX);
     let full = base.saturating_mul(factor).min(max);
+    (full / 2).saturating_add(full.mul_f64(random_fraction() / 2.0))
+}
+
+/// A random number in [0, 1] (0.5 if the system has no randomness to give).
+pub(crate) fn random_fraction() -> f64 {
     let mut r = [0u8; 4];
-    let frac = match getrandom::getrandom(&mut r) {
+    match getrandom::getrandom(&mut r) {
         Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
         Err(_) => 0.5,
-    };
-    (full / 2).saturating_add(full.mul_f64(frac / 2.0))
+    }
 }
 
 #[cfg(test)]

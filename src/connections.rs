@@ -322,12 +322,7 @@ impl<S: ListStore + Clone + Send + Sync + 'static> Connections<S> {
     /// it. If the provider cannot be reached the connection is kept (so that it can be
     /// revoked later) and the error returned.
     pub async fn remove(&self, key: &StoreKey) -> Result<(), ConnectionError> {
-        let tokens = self
-            .inner
-            .store
-            .load(key)
-            .await?
-            .ok_or_else(|| ConnectionError::Unknown(key.clone()))?;
+        let tokens = self.stored(key).await?;
         let client = self.client_for(key, &tokens)?;
         if tokens.refresh_token.is_some() {
             match client.revoke_refresh_token(&tokens).await {
@@ -515,27 +510,23 @@ impl<S: ListStore + Clone + Send + Sync + 'static> Connections<S> {
         if let Some(m) = locked(&self.inner.managers).get(key) {
             return Ok(m.clone());
         }
-        let tokens = self
-            .inner
+        let tokens = self.stored(key).await?;
+        self.manager_for(key, &tokens)
+    }
+
+    /// A stored connection's tokens, or [`ConnectionError::Unknown`].
+    async fn stored(&self, key: &StoreKey) -> Result<TokenSet, ConnectionError> {
+        self.inner
             .store
             .load(key)
             .await?
-            .ok_or_else(|| ConnectionError::Unknown(key.clone()))?;
-        self.manager_for(key, &tokens)
+            .ok_or_else(|| ConnectionError::Unknown(key.clone()))
     }
 }
 
 /// A random duration up to `max`.
 fn jittered(max: Duration) -> Duration {
-    if max.is_zero() {
-        return max;
-    }
-    let mut r = [0u8; 4];
-    let frac = match getrandom::getrandom(&mut r) {
-        Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
-    };
-    max.mul_f64(frac)
+    max.mul_f64(crate::backoff::random_fraction())
 }
 
 impl ListStore for crate::store::MemoryStore {
