@@ -360,3 +360,76 @@ async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The latency the BFF adds (BENCHMARKS-BFF.md): N sequential `GET /v1/profile` straight
+/// at the sandbox with the bearer token, and N through the BFF's `/api/v1/profile` with
+/// the session cookie, interleaved in blocks of 50, one keep-alive connection each.
+///
+/// `BFF_BENCH_N=2000 cargo test --release -p lexoffice-login-cli --test bff -- --ignored --nocapture latency`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it on purpose (see BENCHMARKS-BFF.md)"]
+async fn latency_added_by_the_bff() {
+    let n: usize = std::env::var("BFF_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let w = World::start(Options {
+        bench: true,
+        ..Options::default()
+    })
+    .await;
+    let me = login(&w, None).await;
+    let token = w
+        .tokens()
+        .into_iter()
+        .find(|t| w.sandbox.introspect(t).and_then(|i| i.token_type).as_deref() == Some("Bearer"))
+        .expect("an access token");
+    let direct_url = w.sandbox.url("/v1/profile").to_string();
+    let bff_url = w.url("/api/v1/profile");
+    let direct_client = http();
+    let bff_client = http();
+    let mut direct = Vec::with_capacity(n);
+    let mut via_bff = Vec::with_capacity(n);
+    // Warm-up: connections, the BFF's token cache.
+    for _ in 0..20 {
+        let r = direct_client.get(&direct_url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.bytes().await.unwrap();
+        let r = bff_client.get(&bff_url).header("cookie", &me.session).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.bytes().await.unwrap();
+    }
+    while direct.len() < n {
+        for _ in 0..50.min(n - direct.len()) {
+            let t = std::time::Instant::now();
+            let r = direct_client.get(&direct_url).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.bytes().await.unwrap();
+            direct.push(t.elapsed());
+        }
+        for _ in 0..50.min(n - via_bff.len()) {
+            let t = std::time::Instant::now();
+            let r = bff_client.get(&bff_url).header("cookie", &me.session).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.bytes().await.unwrap();
+            via_bff.push(t.elapsed());
+        }
+    }
+    assert_eq!(w.sandbox.stats().rate_limited(), 0);
+    let pct = |v: &mut Vec<Duration>, p: f64| {
+        v.sort();
+        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i].as_secs_f64() * 1e3
+    };
+    let (d50, d99) = (pct(&mut direct, 0.50), pct(&mut direct, 0.99));
+    let (b50, b99) = (pct(&mut via_bff, 0.50), pct(&mut via_bff, 0.99));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("BFF latency benchmark, N = {n} sequential GET /v1/profile each");
+    println!("| path | p50 ms | p99 ms |");
+    println!("|---|---|---|");
+    println!("| direct (sandbox, bearer) | {d50:.3} | {d99:.3} |");
+    println!("| through the BFF (cookie) | {b50:.3} | {b99:.3} |");
+    println!("| added by the BFF | {:.3} | {:.3} |", b50 - d50, b99 - d99);
+    println!("load average: {}", load.trim());
+    println!("cores: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+}

@@ -106,6 +106,9 @@ async fn relay(
 pub struct Options {
     pub interactive: bool,
     pub args: Vec<String>,
+    /// For the latency benchmark: no rate limit at the sandbox's /v1, and the BFF's API
+    /// calls go straight to the sandbox (not through the relay).
+    pub bench: bool,
 }
 
 impl Default for Options {
@@ -113,6 +116,7 @@ impl Default for Options {
         Options {
             interactive: false,
             args: vec![],
+            bench: false,
         }
     }
 }
@@ -122,6 +126,7 @@ impl World {
         let sandbox = Sandbox::builder()
             .profile(SandboxProfile::Lexoffice)
             .interactive(opts.interactive)
+            .rate_limit_per_second(if opts.bench { 0 } else { 2 })
             .client(
                 SandboxClient::confidential(CLIENT_ID, CLIENT_SECRET)
                     .redirect_uri("http://127.0.0.1:8080/auth/callback"),
@@ -151,7 +156,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("bff")
-            .args(["--listen", "127.0.0.1:0", "--api-base", &format!("{relay}/v1")])
+            .args(["--listen", "127.0.0.1:0", "--api-base"])
+            .arg(if opts.bench {
+                sandbox.url("/v1").to_string()
+            } else {
+                format!("{relay}/v1")
+            })
             .args(&opts.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
