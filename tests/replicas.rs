@@ -4,7 +4,9 @@
 //! the login).
 //!
 //! - **Replica race**: 3 replicas × 200 connections × 20 concurrent callers each: exactly
-//!   one refresh per connection, no refused refresh, every caller gets a live token.
+//!   one refresh per connection, no refused refresh, every caller gets a live token; then
+//!   every replica calls the API once per connection through the rate budget they share
+//!   in PostgreSQL: no `429`.
 //! - **Replica killed**: a replica refreshing in a loop is killed (SIGKILL) at random
 //!   moments; afterwards every connection either works, or (where the provider rotated
 //!   the token and the replica died before storing it, with no grace period) is marked as
@@ -22,9 +24,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use lexoffice_login::api::ApiClient;
 use lexoffice_login::connections::{Connections, Health};
+use lexoffice_login::ratelimit::{BudgetRate, PostgresRateBudget, RateBudget};
 use lexoffice_login::store::{EncryptionKey, PostgresStore, StoreKey, TokenStore};
-use lexoffice_login::{Client, ErrorKind, ManagerOptions, Settings, TokenSet};
+use lexoffice_login::{Client, ErrorKind, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Sandbox, SandboxBuilder};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -32,6 +36,8 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 const CHILD_ENV: &str = "LL_REPLICA";
 const CHILD_TEST: &str = "replica_worker";
 const SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "profile.read"];
+/// Requests a second the sandbox's API allows the client, and the shared budget's rate.
+const API_RATE: f64 = 100.0;
 
 fn store_key() -> EncryptionKey {
     EncryptionKey::from_bytes([9u8; 32])
@@ -102,6 +108,7 @@ async fn replica_main(mode: &str) {
     .await
     .unwrap();
     let n: usize = env("LL_CONNECTIONS").parse().unwrap();
+    let registry_client = client.clone();
     let registry =
         Connections::with_options(store(&env("LL_DATABASE")).await, options()).with_client(client);
     println!("LL_READY");
@@ -131,7 +138,32 @@ async fn replica_main(mode: &str) {
                     Err(_) => errors += 1,
                 }
             }
-            println!("LL_DONE {ok} {errors}");
+            // The API, once per connection, through the budget every replica shares.
+            let budget: Arc<dyn RateBudget> = Arc::new(PostgresRateBudget::new(
+                sqlx::PgPool::connect(&env("LL_DATABASE")).await.unwrap(),
+                BudgetRate::per_second(API_RATE, API_RATE as u32).unwrap(),
+            ));
+            let mut calls = tokio::task::JoinSet::new();
+            for i in 0..n {
+                let manager = TokenManager::new(
+                    registry_client.clone(),
+                    store(&env("LL_DATABASE")).await,
+                    connection(i),
+                    options(),
+                );
+                let api = ApiClient::builder(manager, env("LL_API_BASE"))
+                    .rate_budget(budget.clone(), "the sandbox's client")
+                    .build()
+                    .unwrap();
+                calls.spawn(async move { api.profile().await.map(drop) });
+            }
+            let mut api_errors = 0;
+            while let Some(done) = calls.join_next().await {
+                if !matches!(done, Ok(Ok(()))) {
+                    api_errors += 1;
+                }
+            }
+            println!("LL_DONE {ok} {errors} {api_errors}");
         }
         "loop" => {
             let started = Instant::now();
@@ -196,6 +228,7 @@ impl Setup {
             .env("LL_REDIRECT", self.sandbox.redirect_uri())
             .env("LL_DATABASE", &self.url)
             .env("LL_CONNECTIONS", n.to_string())
+            .env("LL_API_BASE", self.sandbox.api_base().to_string())
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -258,7 +291,8 @@ impl Replica {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_two_hundred_connections_one_refresh_each() {
     let n = 200;
-    let setup = Setup::new(Sandbox::builder(), n).await;
+    // The sandbox's API allows API_RATE requests a second per client, as the budget.
+    let setup = Setup::new(Sandbox::builder().rate_limit_per_second(API_RATE as u32), n).await;
     let before = setup.sandbox.stats().token_grants("refresh_token");
     let mut replicas: Vec<Replica> = (0..3).map(|_| setup.spawn("race", n)).collect();
     for r in &mut replicas {
@@ -275,6 +309,8 @@ async fn three_replicas_two_hundred_connections_one_refresh_each() {
         assert_eq!(parts.first(), Some(&"LL_DONE"), "{done}");
         let errors: usize = parts[2].parse().unwrap();
         assert_eq!(errors, 0, "no caller got an error: {done}");
+        let api_errors: usize = parts[3].parse().unwrap();
+        assert_eq!(api_errors, 0, "every API call succeeded: {done}");
         ok += parts[1].parse::<usize>().unwrap();
     }
     let elapsed = started.elapsed();
@@ -299,9 +335,11 @@ async fn three_replicas_two_hundred_connections_one_refresh_each() {
         assert!(setup.sandbox.introspect(rt.secret()).unwrap().active, "{i}");
     }
     eprintln!(
-        "replica race: 3 replicas x {n} connections x 20 callers = {} calls, {} refreshes, {:?}",
+        "replica race: 3 replicas x {n} connections x 20 callers = {} calls, {} refreshes, {} API calls, {} x 429, {:?}",
         3 * n * 20,
         n,
+        3 * n,
+        stats.rate_limited(),
         elapsed
     );
 }
