@@ -354,6 +354,13 @@ pub struct BffArgs {
           value_name = "KIND")]
     pub session_store: SessionStoreKind,
 
+    /// The shared rate budget for /api/* requests, per organisation (else per session):
+    /// requests per second. Default: the provider's documented limit (lexoffice: 2/s,
+    /// with headroom); 0 turns it off. A `429` from the API holds that organisation's
+    /// requests back for its Retry-After.
+    #[arg(long, env = "LEXOFFICE_BFF_RATE_LIMIT", value_name = "PER_SEC")]
+    pub rate_limit: Option<f64>,
+
     /// A session ends after this many seconds without a request (fractions allowed).
     #[arg(long, env = "LEXOFFICE_BFF_IDLE_TIMEOUT", default_value_t = 1800.0,
           value_name = "SECS")]

@@ -433,3 +433,30 @@ async fn latency_added_by_the_bff() {
     println!("load average: {}", load.trim());
     println!("cores: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_budget_keeps_api_calls_under_the_providers_limit() {
+    // The sandbox's /v1 allows 2 requests per second (burst 2), like lexoffice.
+    let w = World::start(Options {
+        args: vec!["--rate-limit".into(), "2".into()],
+        ..Options::default()
+    })
+    .await;
+    let me = login(&w, None).await;
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        let r = http()
+            .get(w.url("/api/v1/profile"))
+            .header("cookie", &me.session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_400),
+        "4 calls at 2/s took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(w.sandbox.stats().rate_limited(), 0);
+}

@@ -31,6 +31,7 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use lexoffice_login::connections::Connections;
 use lexoffice_login::providers::Provider;
+use lexoffice_login::ratelimit::{BudgetRate, LocalRateBudget, RateBudget};
 use lexoffice_login::store::{MemoryStore, StoreKey};
 use lexoffice_login::Client;
 use serde_json::json;
@@ -95,6 +96,7 @@ struct App {
     return_paths: Vec<String>,
     static_dir: Option<PathBuf>,
     secure: bool,
+    budget: Option<Arc<dyn RateBudget>>,
 }
 
 impl App {
@@ -250,6 +252,21 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
             .api_base()
             .and_then(|u| url::Url::parse(u.as_str()).ok()),
     };
+    let rate = match args.rate_limit {
+        Some(r) if r == 0.0 => None,
+        Some(r) => Some(BudgetRate::per_second(r, 1)),
+        None => settings
+            .preset()
+            .and_then(|p| p.api.as_ref())
+            .and_then(BudgetRate::for_api),
+    };
+    let budget: Option<Arc<dyn RateBudget>> = match rate {
+        None => None,
+        Some(rate) => Some(Arc::new(
+            rate.and_then(LocalRateBudget::new)
+                .map_err(|e| CliError::new(Exit::Usage, format!("--rate-limit: {e}")))?,
+        )),
+    };
     let client = ctx.client(settings).await?;
     let connections = Connections::new(MemoryStore::new()).with_client(client.clone());
 
@@ -284,6 +301,7 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
         return_paths,
         static_dir: args.static_dir.clone(),
         secure,
+        budget,
     });
 
     // Timed-out sessions' logins are revoked even if their browser never comes back.
@@ -606,7 +624,12 @@ async fn api(
         .client
         .api_headers(session.tenant.as_deref())
         .unwrap_or_default();
+    let budget_key = session
+        .tenant
+        .clone()
+        .unwrap_or_else(|| session.key.profile.clone());
     let send = |token: String| {
+        let budget_key = budget_key.clone();
         let mut req = app
             .client
             .http_client()
@@ -621,7 +644,28 @@ async fn api(
         for (k, v) in &extra {
             req = req.header(k.as_str(), v.as_str());
         }
-        req.send()
+        let budget = app.budget.clone();
+        async move {
+            if let Some(b) = &budget {
+                if let Err(e) = b.acquire(&budget_key).await {
+                    tracing::warn!(error = %e, "the rate budget failed; sending anyway");
+                }
+            }
+            let resp = req.send().await?;
+            if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                if let Some(b) = &budget {
+                    let wait = resp
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
+                        .unwrap_or_else(|| b.rate().emission_interval());
+                    let _ = b.penalize(&budget_key, wait).await;
+                }
+            }
+            Ok::<_, reqwest::Error>(resp)
+        }
     };
     let token = match app.connections.access_token(&session.key).await {
         Ok(t) => t,
