@@ -259,7 +259,7 @@ async fn a_key_is_required_and_migrations_run_once() {
             .fetch_all(stores[0].pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 /// Two holders: the second waits until the first drops its guard.
@@ -701,4 +701,68 @@ async fn two_registries_on_one_database_refresh_each_connection_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(state, "login_required");
+}
+
+/// Pending logins of the web connect flow, shared by replicas: sealed, taken once, never
+/// after their time to live.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn pending_logins_are_shared_sealed_taken_once_and_expire() {
+    use lexoffice_login::web::{PendingConnect, PendingStore, PostgresPendingStore, StateHash};
+
+    let (url, a_store) = fresh_store().await;
+    let b_store = store_at(&url, store_key(), Duration::from_secs(10)).await;
+    let (a, b) = (
+        PostgresPendingStore::new(&a_store),
+        PostgresPendingStore::new(&b_store),
+    );
+    let sandbox = Sandbox::builder().start().await.expect("sandbox starts");
+    let client = sandbox_client(&sandbox).await;
+    let (url_1, login_1) = client.authorize().unwrap();
+    let state_1 = url_1
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let key_1 = StateHash::of(&state_1);
+    // Replica A keeps it; replica B's callback takes it, once.
+    a.put(
+        key_1,
+        PendingConnect::new("oidc", None, Some("/done".into()), login_1),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM lexoffice_login_pending")
+        .fetch_one(&sqlx::PgPool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("verifier"),
+        "sealed"
+    );
+    let taken = b
+        .take(&key_1)
+        .await
+        .unwrap()
+        .expect("the other replica takes it");
+    assert_eq!(taken.return_to.as_deref(), Some("/done"));
+    let redirect = sandbox.follow_authorization(&url_1).await.unwrap();
+    client
+        .complete(taken.login, &redirect)
+        .await
+        .expect("the login completes on the other replica");
+    assert!(a.take(&key_1).await.unwrap().is_none(), "taken only once");
+    // Gone after its time to live.
+    let (_, login_2) = client.authorize().unwrap();
+    let key_2 = StateHash::of("another state");
+    a.put(
+        key_2,
+        PendingConnect::new("oidc", None, None, login_2),
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(b.take(&key_2).await.unwrap().is_none(), "expired");
 }

@@ -474,6 +474,12 @@ impl PostgresStore {
         format!("{}/{}", escape(&key.env), escape(&key.profile))
     }
 
+    /// The key the store seals with (for other sealed rows on the same database, such
+    /// as pending logins).
+    pub fn keys(&self) -> Arc<dyn KeyProvider> {
+        self.inner.key.clone()
+    }
+
     /// The pool for loads and saves (for queries of the application's own, such as
     /// joining connections to its tables).
     pub fn pool(&self) -> &PgPool {

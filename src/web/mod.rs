@@ -45,6 +45,8 @@
 
 mod page;
 mod pending;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod tenant;
 
 use std::collections::BTreeMap;
@@ -66,6 +68,8 @@ pub use pending::{
     MemoryPendingStore, PendingConnect, PendingStore, PendingStoreError, StateHash,
     DEFAULT_MAX_PENDING,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresPendingStore;
 pub use tenant::{resolve_tenant, TenantError, TenantSource};
 
 /// How long a started login waits for its callback by default (10 minutes).

@@ -68,6 +68,21 @@ CREATE UNLOGGED TABLE lexoffice_login_rate_budget (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        description: "pending logins of the web connect flow",
+        sql: r#"
+-- A login started by GET /connect/{provider}, waiting for its callback on any replica:
+-- keyed by the SHA-256 of its state (the state itself is never stored), sealed by the
+-- store's key (it holds the PKCE verifier), taken at most once.
+CREATE TABLE lexoffice_login_pending (
+    state_hash bytea       PRIMARY KEY,
+    sealed     bytea       NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX lexoffice_login_pending_expires ON lexoffice_login_pending (expires_at);
+"#,
+    },
 ];
 
 #[cfg(test)]
