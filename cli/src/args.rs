@@ -110,8 +110,9 @@ pub struct Global {
     pub verbose: u8,
 }
 
-/// The commands.
+/// The commands (parsed once: the size of `bff`'s options does not matter).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Log in with the browser and store the login.
     ///
@@ -317,8 +318,12 @@ pub enum SessionStoreKind {
 #[derive(Debug, Args)]
 pub struct BffArgs {
     /// The address to listen on (port 0: a free one).
-    #[arg(long, env = "LEXOFFICE_BFF_LISTEN", default_value = "127.0.0.1:8080",
-          value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "LEXOFFICE_BFF_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: std::net::SocketAddr,
 
     /// The URL the browser uses for the app and this server (scheme, host, port), e.g.
@@ -330,14 +335,22 @@ pub struct BffArgs {
 
     /// An origin allowed to make state-changing calls (repeatable, or comma-separated in
     /// the variable). Default: the public URL's origin.
-    #[arg(long = "allowed-origin", env = "LEXOFFICE_BFF_ALLOWED_ORIGINS",
-          value_delimiter = ',', value_name = "ORIGIN")]
+    #[arg(
+        long = "allowed-origin",
+        env = "LEXOFFICE_BFF_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
     pub allowed_origins: Vec<String>,
 
     /// App paths a login may return to: each one allows itself and the paths under it
     /// (repeatable, or comma-separated). Default: `/`, every path of the app.
-    #[arg(long = "return-path", env = "LEXOFFICE_BFF_RETURN_PATHS",
-          value_delimiter = ',', value_name = "PATH")]
+    #[arg(
+        long = "return-path",
+        env = "LEXOFFICE_BFF_RETURN_PATHS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
     pub return_paths: Vec<String>,
 
     /// Serve the single-page app's files from this directory (index.html for `/`).
@@ -350,8 +363,13 @@ pub struct BffArgs {
     pub api_base: Option<url::Url>,
 
     /// Where sessions are kept.
-    #[arg(long, env = "LEXOFFICE_BFF_SESSION_STORE", value_enum, default_value = "memory",
-          value_name = "KIND")]
+    #[arg(
+        long,
+        env = "LEXOFFICE_BFF_SESSION_STORE",
+        value_enum,
+        default_value = "memory",
+        value_name = "KIND"
+    )]
     pub session_store: SessionStoreKind,
 
     /// The shared rate budget for /api/* requests, per organisation (else per session):
@@ -362,14 +380,22 @@ pub struct BffArgs {
     pub rate_limit: Option<f64>,
 
     /// A session ends after this many seconds without a request (fractions allowed).
-    #[arg(long, env = "LEXOFFICE_BFF_IDLE_TIMEOUT", default_value_t = 1800.0,
-          value_name = "SECS")]
+    #[arg(
+        long,
+        env = "LEXOFFICE_BFF_IDLE_TIMEOUT",
+        default_value_t = 1800.0,
+        value_name = "SECS"
+    )]
     pub idle_timeout: f64,
 
     /// A session ends this many seconds after the login, however active (fractions
     /// allowed).
-    #[arg(long, env = "LEXOFFICE_BFF_ABSOLUTE_TIMEOUT", default_value_t = 28_800.0,
-          value_name = "SECS")]
+    #[arg(
+        long,
+        env = "LEXOFFICE_BFF_ABSOLUTE_TIMEOUT",
+        default_value_t = 28_800.0,
+        value_name = "SECS"
+    )]
     pub absolute_timeout: f64,
 }
 

@@ -62,7 +62,10 @@ async fn login(w: &World, old_session: Option<&str>) -> LoggedIn {
     let r = c.get(&authorize).send().await.unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
     let callback = r.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(callback.starts_with(&w.url("/auth/callback?")), "{callback}");
+    assert!(
+        callback.starts_with(&w.url("/auth/callback?")),
+        "{callback}"
+    );
     let mut cookie = binding.clone();
     if let Some(old) = old_session {
         cookie = format!("{cookie}; {old}");
@@ -112,9 +115,17 @@ async fn login_sets_a_strict_cookie_rotates_the_session_and_never_shows_a_token(
         .map(|a| a.trim().to_ascii_lowercase())
         .collect();
     for want in ["httponly", "samesite=lax", "path=/"] {
-        assert!(attrs.iter().any(|a| a == want), "{want} missing: {}", first.set_cookie);
+        assert!(
+            attrs.iter().any(|a| a == want),
+            "{want} missing: {}",
+            first.set_cookie
+        );
     }
-    assert!(!attrs.iter().any(|a| a.starts_with("domain")), "{}", first.set_cookie);
+    assert!(
+        !attrs.iter().any(|a| a.starts_with("domain")),
+        "{}",
+        first.set_cookie
+    );
     assert!(!attrs.iter().any(|a| a == "secure"), "{}", first.set_cookie);
     let id = first.session.trim_start_matches("lexoffice_bff=");
     assert_eq!(id.len(), 43, "256 random bits in base64url: {id}");
@@ -128,11 +139,25 @@ async fn login_sets_a_strict_cookie_rotates_the_session_and_never_shows_a_token(
     assert_eq!(v["user"]["name"], user.name.as_str(), "{v}");
     assert_eq!(v["user"]["email"], user.email.as_str(), "{v}");
     assert!(v["tenant"].is_string(), "{v}");
-    assert!(v["scopes"].as_array().unwrap().iter().any(|s| s == "profile.read"), "{v}");
+    assert!(
+        v["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "profile.read"),
+        "{v}"
+    );
     let tokens = w.tokens();
-    assert!(tokens.len() >= 3, "access, refresh and ID token recorded: {}", tokens.len());
+    assert!(
+        tokens.len() >= 3,
+        "access, refresh and ID token recorded: {}",
+        tokens.len()
+    );
     for t in &tokens {
-        assert!(!body.contains(t.as_str()), "a token in /auth/session: {body}");
+        assert!(
+            !body.contains(t.as_str()),
+            "a token in /auth/session: {body}"
+        );
         assert!(!first.set_cookie.contains(t.as_str()));
     }
     // Without a cookie: 401.
@@ -141,7 +166,10 @@ async fn login_sets_a_strict_cookie_rotates_the_session_and_never_shows_a_token(
     // A second login from the same browser: a new session id, the old one is gone.
     let second = login(&w, Some(&first.session)).await;
     assert_ne!(second.session, first.session);
-    assert_eq!(session(&w, &first.session).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        session(&w, &first.session).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(session(&w, &second.session).await.0, StatusCode::OK);
 }
 
@@ -162,11 +190,19 @@ async fn a_replayed_callback_and_open_redirects_are_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookies(r.headers()).is_empty());
-    assert_eq!(w.sandbox.stats().token_grants("authorization_code"), grants, "no second exchange");
+    assert_eq!(
+        w.sandbox.stats().token_grants("authorization_code"),
+        grants,
+        "no second exchange"
+    );
 
     // A callback from a browser that did not start the login (login CSRF).
     let c = http();
-    let r = c.get(w.url("/auth/login?return=/app")).send().await.unwrap();
+    let r = c
+        .get(w.url("/auth/login?return=/app"))
+        .send()
+        .await
+        .unwrap();
     let authorize = r.headers()[LOCATION].to_str().unwrap().to_owned();
     let r = c.get(&authorize).send().await.unwrap();
     let callback = r.headers()[LOCATION].to_str().unwrap().to_owned();
@@ -215,17 +251,31 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(set_cookies(r.headers()).is_empty(), "the API's Set-Cookie was passed on");
+    assert!(
+        set_cookies(r.headers()).is_empty(),
+        "the API's Set-Cookie was passed on"
+    );
     let body = r.text().await.unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(v["organizationId"].is_string(), "{v}");
-    let sent = w.recorded.lock().unwrap().api_requests.last().cloned().unwrap();
+    let sent = w
+        .recorded
+        .lock()
+        .unwrap()
+        .api_requests
+        .last()
+        .cloned()
+        .unwrap();
     let get = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let bearer = get("authorization").expect("a bearer token");
     let token = bearer.strip_prefix("Bearer ").expect("Bearer");
     assert!(w.sandbox.introspect(token).unwrap().active);
     assert!(w.tokens().contains(&token.to_owned()));
-    assert_eq!(get("cookie"), None, "the browser's cookies went to the API: {sent:?}");
+    assert_eq!(
+        get("cookie"),
+        None,
+        "the browser's cookies went to the API: {sent:?}"
+    );
     for t in w.tokens() {
         assert!(!body.contains(&t));
     }
@@ -279,15 +329,27 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an API write from another origin");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "an API write from another origin"
+    );
     let r = post("/api/v1/contacts")
         .header("origin", &w.base)
         .body("{}")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an API write without the header");
-    assert_eq!(session(&w, &me.session).await.0, StatusCode::OK, "still logged in");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "an API write without the header"
+    );
+    assert_eq!(
+        session(&w, &me.session).await.0,
+        StatusCode::OK,
+        "still logged in"
+    );
 
     // Logout: revoked at the provider, the session ends, the cookie is cleared.
     let revokes = w.sandbox.stats().requests(SandboxRoute::Revoke);
@@ -314,7 +376,10 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
     assert_eq!(cleared.as_deref(), Some("lexoffice_bff="));
     assert!(w.sandbox.stats().requests(SandboxRoute::Revoke) > revokes);
     for t in refresh {
-        assert!(!w.sandbox.introspect(&t).unwrap().active, "refresh token still active");
+        assert!(
+            !w.sandbox.introspect(&t).unwrap().active,
+            "refresh token still active"
+        );
     }
     assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED);
     let r = http()
@@ -343,20 +408,36 @@ async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_millis(1_100) {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(session(&w, &me.session).await.0, StatusCode::OK, "{:?}", started.elapsed());
+        assert_eq!(
+            session(&w, &me.session).await.0,
+            StatusCode::OK,
+            "{:?}",
+            started.elapsed()
+        );
     }
     tokio::time::sleep(Duration::from_millis(1_600).saturating_sub(started.elapsed())).await;
-    assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED, "absolute");
+    assert_eq!(
+        session(&w, &me.session).await.0,
+        StatusCode::UNAUTHORIZED,
+        "absolute"
+    );
 
     // Idle: no request for longer than the idle timeout.
     let revokes = w.sandbox.stats().requests(SandboxRoute::Revoke);
     let me = login(&w, None).await;
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED, "idle");
+    assert_eq!(
+        session(&w, &me.session).await.0,
+        StatusCode::UNAUTHORIZED,
+        "idle"
+    );
     // The timed-out sessions' logins are revoked too.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while w.sandbox.stats().requests(SandboxRoute::Revoke) < revokes + 1 {
-        assert!(std::time::Instant::now() < deadline, "no revocation after a timeout");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no revocation after a timeout"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -382,7 +463,13 @@ async fn latency_added_by_the_bff() {
     let token = w
         .tokens()
         .into_iter()
-        .find(|t| w.sandbox.introspect(t).and_then(|i| i.token_type).as_deref() == Some("Bearer"))
+        .find(|t| {
+            w.sandbox
+                .introspect(t)
+                .and_then(|i| i.token_type)
+                .as_deref()
+                == Some("Bearer")
+        })
         .expect("an access token");
     let direct_url = w.sandbox.url("/v1/profile").to_string();
     let bff_url = w.url("/api/v1/profile");
@@ -392,24 +479,44 @@ async fn latency_added_by_the_bff() {
     let mut via_bff = Vec::with_capacity(n);
     // Warm-up: connections, the BFF's token cache.
     for _ in 0..20 {
-        let r = direct_client.get(&direct_url).bearer_auth(&token).send().await.unwrap();
+        let r = direct_client
+            .get(&direct_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         r.bytes().await.unwrap();
-        let r = bff_client.get(&bff_url).header("cookie", &me.session).send().await.unwrap();
+        let r = bff_client
+            .get(&bff_url)
+            .header("cookie", &me.session)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         r.bytes().await.unwrap();
     }
     while direct.len() < n {
         for _ in 0..50.min(n - direct.len()) {
             let t = std::time::Instant::now();
-            let r = direct_client.get(&direct_url).bearer_auth(&token).send().await.unwrap();
+            let r = direct_client
+                .get(&direct_url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK);
             r.bytes().await.unwrap();
             direct.push(t.elapsed());
         }
         for _ in 0..50.min(n - via_bff.len()) {
             let t = std::time::Instant::now();
-            let r = bff_client.get(&bff_url).header("cookie", &me.session).send().await.unwrap();
+            let r = bff_client
+                .get(&bff_url)
+                .header("cookie", &me.session)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK);
             r.bytes().await.unwrap();
             via_bff.push(t.elapsed());
@@ -431,7 +538,12 @@ async fn latency_added_by_the_bff() {
     println!("| through the BFF (cookie) | {b50:.3} | {b99:.3} |");
     println!("| added by the BFF | {:.3} | {:.3} |", b50 - d50, b99 - d99);
     println!("load average: {}", load.trim());
-    println!("cores: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

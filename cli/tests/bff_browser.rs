@@ -64,6 +64,7 @@ async fn the_spa_logs_in_calls_the_api_and_logs_out_without_ever_seeing_a_token(
     let w = World::start(Options {
         interactive: true,
         args: vec!["--static".into(), spa.display().to_string()],
+        ..Options::default()
     })
     .await;
     let user = w.sandbox.users()[1].clone();
@@ -110,9 +111,15 @@ async fn the_spa_logs_in_calls_the_api_and_logs_out_without_ever_seeing_a_token(
     assert_eq!(page["afterLogin"]["email"], user.email.as_str(), "{page}");
     assert_eq!(page["afterLogin"]["sub"], user.sub.as_str(), "{page}");
     assert_eq!(page["profile"]["status"], 200, "{page}");
-    assert_eq!(page["profile"]["organization"], page["afterLogin"]["tenant"], "{page}");
+    assert_eq!(
+        page["profile"]["organization"], page["afterLogin"]["tenant"],
+        "{page}"
+    );
     assert!(
-        !page["profile"]["company"].as_str().unwrap_or_default().is_empty(),
+        !page["profile"]["company"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
         "{page}"
     );
     // Another origin: the form POST is refused with 403, the fetch with the CSRF header
@@ -147,18 +154,29 @@ async fn the_spa_logs_in_calls_the_api_and_logs_out_without_ever_seeing_a_token(
     let v: serde_json::Value = serde_json::from_str(&log).unwrap();
     let responses = v["network"].as_array().unwrap();
     assert!(
-        responses
-            .iter()
-            .any(|r| r["url"].as_str().unwrap_or_default().ends_with("/api/v1/profile")
-                && r["body"].as_str().unwrap_or_default().contains("organizationId")),
+        responses.iter().any(|r| r["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/api/v1/profile")
+            && r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("organizationId")),
         "the API answer is in the network log"
     );
-    assert!(responses.len() >= 8, "{} responses recorded", responses.len());
+    assert!(
+        responses.len() >= 8,
+        "{} responses recorded",
+        responses.len()
+    );
     for t in &tokens {
         // Also the JWT's signature alone (a token split across fields).
         let tail = t.rsplit('.').next().unwrap_or(t);
         assert!(!log.contains(t.as_str()), "a token reached the browser");
-        assert!(tail.len() < 16 || !log.contains(tail), "a token part reached the browser");
+        assert!(
+            tail.len() < 16 || !log.contains(tail),
+            "a token part reached the browser"
+        );
     }
     for s in v["storage"].as_array().unwrap() {
         assert_eq!(s["cookie"], "", "document.cookie is readable: {s}");
@@ -176,7 +194,9 @@ async fn the_spa_logs_in_calls_the_api_and_logs_out_without_ever_seeing_a_token(
     ] {
         let png = shots.join(format!("{step}.png"));
         assert!(
-            std::fs::metadata(&png).map(|m| m.len() > 0).unwrap_or(false),
+            std::fs::metadata(&png)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false),
             "screenshot {} missing",
             png.display()
         );

@@ -168,9 +168,9 @@ impl App {
     }
 
     /// The CSRF check for state-changing requests.
-    fn csrf(&self, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+    fn csrf(&self, method: &Method, headers: &HeaderMap) -> Option<Response> {
         if method == Method::GET || method == Method::HEAD {
-            return Ok(());
+            return None;
         }
         let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let origin_ok = match value("origin") {
@@ -182,16 +182,19 @@ impl App {
         };
         if !origin_ok {
             tracing::info!(method = %method, "refused a state-changing request from another origin");
-            return Err(refuse(StatusCode::FORBIDDEN, "request from an origin that is not allowed"));
+            return Some(refuse(
+                StatusCode::FORBIDDEN,
+                "request from an origin that is not allowed",
+            ));
         }
         if value(CSRF_HEADER) != Some(CSRF_VALUE) {
             tracing::info!(method = %method, "refused a state-changing request without the CSRF header");
-            return Err(refuse(
+            return Some(refuse(
                 StatusCode::FORBIDDEN,
                 "state-changing requests need the header X-Requested-With: lexoffice-bff",
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -219,7 +222,12 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| CliError::new(Exit::Error, format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| {
+            CliError::new(
+                Exit::Error,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        })?;
     let addr: SocketAddr = listener
         .local_addr()
         .map_err(|e| CliError::new(Exit::Error, format!("cannot listen: {e}")))?;
@@ -253,7 +261,7 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
             .and_then(|u| url::Url::parse(u.as_str()).ok()),
     };
     let rate = match args.rate_limit {
-        Some(r) if r == 0.0 => None,
+        Some(0.0) => None,
         Some(r) => Some(BudgetRate::per_second(r, 1)),
         None => settings
             .preset()
@@ -376,7 +384,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn no_store(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -418,7 +429,10 @@ async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
         Ok(started) => started,
         Err(e) => {
             tracing::warn!(error = %e, "could not start a login");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the login could not be started");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the login could not be started",
+            );
         }
     };
     let Some(state) = url
@@ -426,7 +440,10 @@ async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
     else {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the login could not be started");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the login could not be started",
+        );
     };
     // Binds the login to this browser: the callback must come with this cookie.
     let binding = random_secret();
@@ -437,7 +454,10 @@ async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
         created: Instant::now(),
     };
     if !app.pending.put(&state, pending) {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many logins are under way");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins are under way",
+        );
     }
     let mut resp = see_other(url.as_str());
     resp.headers_mut().append(
@@ -506,14 +526,21 @@ async fn callback(
     let key = StoreKey::new(app.env.clone(), format!("bff-{}", random_secret()));
     if let Err(e) = app.connections.save(&key, &tokens).await {
         tracing::warn!(error = %e, "could not keep a login");
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the login could not be kept");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the login could not be kept",
+        );
     }
     let now = Instant::now();
     let id = app.sessions.create(Session {
         key,
         user,
         tenant,
-        scopes: tokens.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        scopes: tokens
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         created: now,
         last_seen: now,
     });
@@ -560,7 +587,7 @@ async fn session_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
 
 /// `POST /auth/logout`.
 async fn logout(State(app): State<Arc<App>>, method: Method, headers: HeaderMap) -> Response {
-    if let Err(refused) = app.csrf(&method, &headers) {
+    if let Some(refused) = app.csrf(&method, &headers) {
         return refused;
     }
     let ended = cookie(&headers, app.cookie_name()).and_then(|id| app.sessions.remove(&id));
@@ -593,7 +620,7 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = app.csrf(&method, &headers) {
+    if let Some(refused) = app.csrf(&method, &headers) {
         return refused;
     }
     let Some((_, session)) = app.session(&headers) else {
@@ -689,7 +716,8 @@ async fn api(
             Err(_) => return refuse(StatusCode::BAD_GATEWAY, "the API could not be reached"),
         };
     }
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out_headers = HeaderMap::new();
     for (k, v) in upstream.headers() {
         if DROP_RESPONSE.contains(&k.as_str()) {
@@ -718,7 +746,10 @@ fn token_error(e: lexoffice_login::connections::ConnectionError) -> Response {
     use lexoffice_login::ErrorKind;
     tracing::info!(error = %e, "no access token for a session");
     match e.kind() {
-        ErrorKind::LoginRequired => refuse(StatusCode::UNAUTHORIZED, "the login has ended; log in again"),
+        ErrorKind::LoginRequired => refuse(
+            StatusCode::UNAUTHORIZED,
+            "the login has ended; log in again",
+        ),
         _ => refuse(StatusCode::BAD_GATEWAY, "the provider could not be reached"),
     }
 }
@@ -794,7 +825,14 @@ mod tests {
         for ok in ["/", "/app", "/a/b?x=1"] {
             assert!(is_app_path(ok), "{ok}");
         }
-        for bad in ["", "https://evil.example/", "//evil.example", "/\\evil", "/a\r\nb", "javascript:x"] {
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil",
+            "/a\r\nb",
+            "javascript:x",
+        ] {
             assert!(!is_app_path(bad), "{bad}");
         }
     }
@@ -802,7 +840,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; lexoffice_bff_login=x; lexoffice_bff=y"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lexoffice_bff_login=x; lexoffice_bff=y"),
+        );
         assert_eq!(cookie(&h, "lexoffice_bff").as_deref(), Some("y"));
         assert_eq!(cookie(&h, "lexoffice_bff_login").as_deref(), Some("x"));
         assert_eq!(cookie(&h, "b"), None);

@@ -208,7 +208,10 @@ mod tests {
             assert!(matches!(sessions.touch(&id), Lookup::Active(_)));
         }
         tokio::time::sleep(ms(45)).await;
-        assert!(matches!(sessions.touch(&id), Lookup::Expired(_)), "absolute");
+        assert!(
+            matches!(sessions.touch(&id), Lookup::Expired(_)),
+            "absolute"
+        );
         let id = sessions.create(session());
         tokio::time::sleep(ms(90)).await;
         assert_eq!(sessions.sweep().len(), 1, "idle");

@@ -103,22 +103,13 @@ async fn relay(
 }
 
 /// Options of one BFF.
+#[derive(Default)]
 pub struct Options {
     pub interactive: bool,
     pub args: Vec<String>,
     /// For the latency benchmark: no rate limit at the sandbox's /v1, and the BFF's API
     /// calls go straight to the sandbox (not through the relay).
     pub bench: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            interactive: false,
-            args: vec![],
-            bench: false,
-        }
-    }
 }
 
 impl World {
@@ -145,9 +136,7 @@ impl World {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(relay)
-            .with_state(state);
+        let app = axum::Router::new().fallback(relay).with_state(state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -176,7 +165,10 @@ impl World {
                 "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
                 sandbox.url("/oauth2/authorize").as_str(),
             )
-            .env("LEXOFFICE_LOGIN_ENDPOINTS__TOKEN", format!("{relay}/oauth2/token"))
+            .env(
+                "LEXOFFICE_LOGIN_ENDPOINTS__TOKEN",
+                format!("{relay}/oauth2/token"),
+            )
             .env(
                 "LEXOFFICE_LOGIN_ENDPOINTS__REVOCATION",
                 sandbox.url("/oauth2/revoke").as_str(),
