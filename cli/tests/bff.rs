@@ -572,3 +572,60 @@ async fn the_rate_budget_keeps_api_calls_under_the_providers_limit() {
     );
     assert_eq!(w.sandbox.stats().rate_limited(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_cookies_are_secure_and_host_prefixed() {
+    // The BFF behind a TLS-terminating proxy: its public URL is https.
+    let w = World::start(Options {
+        args: vec!["--public-url".into(), "https://app.example".into()],
+        ..Options::default()
+    })
+    .await;
+    let r = http()
+        .get(w.url("/auth/login?return=/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let authorize = url::Url::parse(r.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let redirect = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        redirect.as_deref(),
+        Some("https://app.example/auth/callback")
+    );
+    let binding = set_cookies(r.headers())
+        .into_iter()
+        .find(|c| c.starts_with("__Host-lexoffice_bff_login="))
+        .expect("a __Host- login-binding cookie");
+    let attrs: Vec<String> = binding
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for want in ["httponly", "samesite=lax", "path=/", "secure"] {
+        assert!(attrs.iter().any(|a| a == want), "{want} missing: {binding}");
+    }
+    assert!(!attrs.iter().any(|a| a.starts_with("domain")), "{binding}");
+    // The session cookie of a loopback BFF is not accepted under the https name.
+    let r = http()
+        .get(w.url("/auth/session"))
+        .header("cookie", "lexoffice_bff=whatever")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A state-changing call from the public origin passes the origin check.
+    let r = http()
+        .post(w.url("/auth/logout"))
+        .header("origin", "https://app.example")
+        .header("x-requested-with", "lexoffice-bff")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let cleared = set_cookies(r.headers()).join("\n");
+    assert!(cleared.contains("__Host-lexoffice_bff=;"), "{cleared}");
+}

@@ -181,7 +181,7 @@ impl World {
                 "LEXOFFICE_LOGIN_SCOPES",
                 "openid profile email offline_access profile.read",
             )
-            .env("RUST_LOG", "lexoffice_login=info")
+            .env("RUST_LOG", "lexoffice_login=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
