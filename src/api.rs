@@ -113,7 +113,7 @@ impl Default for ApiOptions {
         Self {
             requests_per_second: 2.0,
             burst: 2,
-            headroom: 0.1,
+            headroom: crate::ratelimit::DEFAULT_HEADROOM,
             max_retries: 3,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
@@ -152,6 +152,13 @@ impl fmt::Debug for ApiOptions {
 }
 
 impl ApiOptions {
+    /// The rate a client with these options keeps to: [`ApiOptions::requests_per_second`]
+    /// less [`ApiOptions::headroom`], [`ApiOptions::burst`] at once (lexoffice's
+    /// defaults: 1.8 requests per second, burst 2); the rate for a shared budget.
+    pub fn budget_rate(&self) -> Result<BudgetRate, RateBudgetError> {
+        BudgetRate::with_headroom(self.requests_per_second, self.burst, self.headroom)
+    }
+
     /// The defaults, with the rate limit and error format of a provider's API preset
     /// (Xero's 60 a minute, lexoffice's 2 a second, …).
     pub fn for_api(api: &ApiPreset) -> Self {
@@ -616,7 +623,7 @@ impl<S: TokenStore> ApiClientBuilder<S> {
     ///
     /// `key` names what the provider limits: for lexoffice the connection, e.g.
     /// [`PostgresStore::connection_id`](crate::store::PostgresStore::connection_id) of the
-    /// login. The budget's own rate applies ([`BudgetRate::from_options`] makes it from
+    /// login. The budget's own rate applies ([`ApiOptions::budget_rate`] makes it from
     /// these options); [`ApiOptions::requests_per_second`], `burst` and `headroom` are
     /// then only checked.
     pub fn rate_budget(mut self, budget: Arc<dyn RateBudget>, key: impl Into<String>) -> Self {
@@ -646,7 +653,8 @@ impl<S: TokenStore> ApiClientBuilder<S> {
     pub fn build(self) -> Result<ApiClient<S>, ApiError> {
         let base = parse_base(&self.base_url)?;
         let o = &self.options;
-        let quota = BudgetRate::from_options(o)
+        let quota = o
+            .budget_rate()
             .and_then(|rate| rate.quota())
             .map_err(|e| match e {
                 RateBudgetError::Config(message) => ApiError::Config(message),

@@ -540,3 +540,32 @@ impl ListStore for crate::store::FileStore {
         self.keys().await
     }
 }
+
+/// The registry's view ([`Connections`](crate::connections::Connections)): every stored
+/// connection's key, in connection id order.
+#[cfg(feature = "postgres")]
+impl ListStore for crate::store::PostgresStore {
+    async fn list(&self) -> Result<Vec<StoreKey>, StoreError> {
+        Ok(crate::store::PostgresStore::list(self)
+            .await?
+            .into_iter()
+            .map(|c| c.key)
+            .collect())
+    }
+
+    async fn record_health(&self, key: &StoreKey, health: &Health) -> Result<(), StoreError> {
+        let (state, error) = match health {
+            Health::Active => (crate::store::ConnectionState::Active, None),
+            Health::RefreshFailing { reason, .. } => (
+                crate::store::ConnectionState::RefreshFailing,
+                Some(reason.as_str()),
+            ),
+            Health::NeedsReconsent { reason } => (
+                crate::store::ConnectionState::LoginRequired,
+                Some(reason.as_str()),
+            ),
+            Health::Revoked => (crate::store::ConnectionState::Disconnected, None),
+        };
+        self.set_state(key, &state, error).await.map(drop)
+    }
+}

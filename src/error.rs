@@ -312,7 +312,7 @@ pub enum Error {
 
     /// The token endpoint's answer breaks a rule of RFC 6749 5.1.
     #[error("the token endpoint's answer was refused: {0}; the provider may be failing or misconfigured")]
-    TokenAnswer(#[from] crate::tokens::TokenAnswerProblem),
+    TokenAnswer(#[from] TokenAnswerProblem),
 
     /// The token response lacks an ID token although `openid` was requested.
     #[error("the token endpoint returned no ID token although the scope `openid` was requested; the provider may not support OpenID Connect: remove `openid` from `scopes`")]
@@ -441,20 +441,7 @@ impl Error {
 }
 
 /// The kind of an OAuth error code (RFC 6749 5.2, RFC 7009 2.2.1).
-/// Text from outside (a provider's `error_description`, a token type) made safe for a
-/// terminal or a log line: control characters (CR, LF, ESC …) become spaces, and it is
-/// cut to `max` characters.
-pub(crate) fn sanitize(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub(crate) use crate::protocol::sanitize;
 
 impl Error {
     /// The same error with every occurrence of the given secrets replaced by
@@ -552,6 +539,31 @@ fn authorize_hint(code: &str) -> &'static str {
         "temporarily_unavailable" | "server_error" => "the provider is failing; try again later",
         _ => "check the client's registration at the provider and start the login again",
     }
+}
+
+/// Why a token answer was refused (RFC 6749 5.1, 7.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenAnswerProblem {
+    /// `access_token` is empty.
+    #[error("its access_token is empty")]
+    EmptyAccessToken,
+    /// `token_type` is missing (RFC 6749 5.1 requires it).
+    #[error("it has no token_type (RFC 6749 5.1 requires one)")]
+    MissingTokenType,
+    /// `token_type` is not one this client understands (RFC 6749 7.1: such a token must
+    /// not be used).
+    #[error("its token_type {0:?} is not Bearer, the only type this client uses (RFC 6749 7.1)")]
+    UnsupportedTokenType(String),
+    /// `expires_in` is not a non-negative number of seconds.
+    #[error("its expires_in is not a non-negative number of seconds")]
+    InvalidExpiresIn,
+    /// `refresh_token` is present but empty.
+    #[error("its refresh_token is empty")]
+    EmptyRefreshToken,
+    /// `id_token` is present but empty.
+    #[error("its id_token is empty")]
+    EmptyIdToken,
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ pub use config::{
     ConfigError, ConfigProblem, Discovery, Endpoints, LoadOptions, Settings, SettingsBuilder,
 };
 pub use device::{DeviceAuthorization, DevicePoll};
-pub use error::{Error, ErrorKind, IdTokenProblem};
+pub use error::{Error, ErrorKind, IdTokenProblem, TokenAnswerProblem};
 pub use id_token::{IdToken, IdTokenClaims};
 pub use manager::{ManagerError, ManagerOptions, TokenManager};
 pub use metadata::ProviderMetadata;
@@ -88,7 +88,7 @@ pub use protocol::{
 };
 pub use providers::{Provider, ProviderPreset};
 pub use scope::{Scope, ScopeError, ScopePreset, Scopes, UnknownScopePreset};
-pub use tokens::{LoginOrigin, TokenAnswerProblem, TokenSet};
+pub use tokens::{LoginOrigin, TokenSet};
 
 /// Secret newtypes from the `oauth2` crate; their `Debug` prints `[redacted]`.
 pub use openidconnect::{AccessToken, ClientId, ClientSecret, RefreshToken};

@@ -9,8 +9,9 @@ use openidconnect::{AccessToken, ClientSecret, RefreshToken};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::ClientAuthMethod;
+use crate::error::TokenAnswerProblem;
 use crate::id_token::{IdToken, IdTokenClaims};
+use crate::protocol::ClientAuthMethod;
 use crate::scope::Scopes;
 
 /// The tokens of one login, ready to be stored.
@@ -253,32 +254,7 @@ fn seconds(v: &Value) -> Option<u64> {
 /// A value from a provider, made safe to show: no control characters, at most 64
 /// characters.
 pub(crate) fn printable(s: &str) -> String {
-    crate::error::sanitize(s, 64)
-}
-
-/// Why a token answer was refused (RFC 6749 5.1, 7.1).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenAnswerProblem {
-    /// `access_token` is empty.
-    #[error("its access_token is empty")]
-    EmptyAccessToken,
-    /// `token_type` is missing (RFC 6749 5.1 requires it).
-    #[error("it has no token_type (RFC 6749 5.1 requires one)")]
-    MissingTokenType,
-    /// `token_type` is not one this client understands (RFC 6749 7.1: such a token must
-    /// not be used).
-    #[error("its token_type {0:?} is not Bearer, the only type this client uses (RFC 6749 7.1)")]
-    UnsupportedTokenType(String),
-    /// `expires_in` is not a non-negative number of seconds.
-    #[error("its expires_in is not a non-negative number of seconds")]
-    InvalidExpiresIn,
-    /// `refresh_token` is present but empty.
-    #[error("its refresh_token is empty")]
-    EmptyRefreshToken,
-    /// `id_token` is present but empty.
-    #[error("its id_token is empty")]
-    EmptyIdToken,
+    crate::protocol::sanitize(s, 64)
 }
 
 impl CheckedAnswer {

@@ -196,7 +196,7 @@ async fn replicas_sharing_a_postgres_budget_stay_under_the_api_limit() {
     let url = migrated_database().await;
     let (sandbox, client, tokens) = start_sandbox(SANDBOX_RATE).await;
     let options = ApiOptions::default().rate_limit(f64::from(SANDBOX_RATE), SANDBOX_RATE);
-    let rate = BudgetRate::from_options(&options).unwrap();
+    let rate = options.budget_rate().unwrap();
     let key = PostgresStore::connection_id(&StoreKey::new("sandbox", "customer-1"));
 
     let mut replicas = Vec::new();
@@ -300,7 +300,7 @@ async fn a_429_penalizes_the_shared_budget_for_every_replica() {
     // lexoffice's limit: 2 per second, burst 2.
     let (sandbox, client, tokens) = start_sandbox(2).await;
     let options = ApiOptions::default();
-    let rate = BudgetRate::from_options(&options).unwrap();
+    let rate = options.budget_rate().unwrap();
     let key = "sandbox/customer-1";
 
     // Someone outside the budget (another app of the same client) empties the API's bucket.

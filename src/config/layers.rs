@@ -234,7 +234,7 @@ fn shape_problem(e: config::ConfigError, origins: &Origins) -> ConfigError {
                 key,
                 format!(
                     "has the wrong type: {}",
-                    crate::error::sanitize(expected, 80)
+                    crate::protocol::sanitize(expected, 80)
                 ),
             )
         }
@@ -243,7 +243,7 @@ fn shape_problem(e: config::ConfigError, origins: &Origins) -> ConfigError {
     if key.is_empty() {
         return ConfigError::Read(format!(
             "the settings do not have the expected shape ({})",
-            crate::error::sanitize(&text, 200)
+            crate::protocol::sanitize(&text, 200)
         ));
     }
     let (key, source) = origins.find(&key);
@@ -366,7 +366,7 @@ fn toml_layer(name: String, text: &str) -> Result<Layer, ConfigError> {
                 format!("line {line}, column {column}: ")
             })
             .unwrap_or_default();
-        let what = crate::error::sanitize(e.message(), 120);
+        let what = crate::protocol::sanitize(e.message(), 120);
         return Err(ConfigError::Read(format!(
             "{name}: {at}not valid TOML ({what})"
         )));
@@ -377,7 +377,7 @@ fn toml_layer(name: String, text: &str) -> Result<Layer, ConfigError> {
         .map_err(|e| {
             ConfigError::Read(format!(
                 "{name}: {}",
-                crate::error::sanitize(&e.to_string(), 200)
+                crate::protocol::sanitize(&e.to_string(), 200)
             ))
         })?;
     Ok(Layer { name, config })

@@ -8,6 +8,7 @@ mod clock;
 mod endpoint;
 mod env_vars;
 mod params;
+mod text;
 mod url_rules;
 
 pub use client_auth::ClientAuthMethod;
@@ -19,4 +20,5 @@ pub use endpoint::{
 };
 pub use env_vars::{CLIENT_SECRET_VAR, CONFIG_DIR_VAR, ENV_PREFIX, ENV_VAR, STORE_KEY_VAR};
 pub use params::{is_protocol_param, is_secret_param};
+pub(crate) use text::sanitize;
 pub use url_rules::{is_loopback, is_secure_url, redact_url};

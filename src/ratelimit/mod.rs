@@ -18,14 +18,14 @@
 //! use std::sync::Arc;
 //! use lexoffice_login::api::{ApiClient, ApiOptions};
 //! use lexoffice_login::providers::{Deployment, Provider};
-//! use lexoffice_login::ratelimit::BudgetRate;
+//! use lexoffice_login::ratelimit::PostgresRateBudget;
 //! use lexoffice_login::store::PostgresStore;
 //!
 //! let preset = Provider::Lexoffice.preset(Deployment::Production);
 //! let options = ApiOptions::for_api(preset.api.as_ref().expect("lexoffice has an API"));
 //! // 2 requests per second less 10 % headroom, burst 2: lexoffice's limit.
-//! let rate = BudgetRate::from_options(&options)?;
-//! let budget = Arc::new(store.rate_budget(rate));
+//! let rate = options.budget_rate()?;
+//! let budget = Arc::new(PostgresRateBudget::on_store(&store, rate));
 //! let connection = PostgresStore::connection_id(manager.key());
 //! let api = ApiClient::builder(manager, "https://api.lexware.io/v1")
 //!     .options(options)
@@ -59,7 +59,6 @@ use std::time::Duration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-use crate::api::ApiOptions;
 use crate::providers::{ApiPreset, RateLimit};
 use crate::store::StoreError;
 
@@ -101,6 +100,9 @@ impl RateBudgetError {
     }
 }
 
+/// The headroom an API client keeps below a provider's documented limit (10 %).
+pub const DEFAULT_HEADROOM: f64 = 0.1;
+
 /// A rate for a budget: the emission interval (the time one request uses up) and the
 /// burst (requests that may go at once after a quiet spell).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,18 +142,22 @@ impl BudgetRate {
         Self::with_headroom(requests_per_second, burst, 0.0)
     }
 
-    /// The rate of an [`ApiClient`](crate::api::ApiClient) with these options:
-    /// [`ApiOptions::requests_per_second`] less [`ApiOptions::headroom`], and
-    /// [`ApiOptions::burst`] (lexoffice's defaults: 1.8 requests per second, burst 2).
-    pub fn from_options(options: &ApiOptions) -> Result<Self, RateBudgetError> {
-        Self::with_headroom(options.requests_per_second, options.burst, options.headroom)
+    /// `requests_per_second` less `headroom` (a fraction below 1), `burst` at once: the
+    /// rate an [`ApiClient`](crate::api::ApiClient) keeps to
+    /// ([`ApiOptions::budget_rate`](crate::api::ApiOptions::budget_rate)).
+    pub fn with_headroom(
+        requests_per_second: f64,
+        burst: u32,
+        headroom: f64,
+    ) -> Result<Self, RateBudgetError> {
+        Self::checked(requests_per_second, burst, headroom)
     }
 
-    /// The rate of a provider's API preset ([`ApiOptions::for_api`]: its documented
-    /// limit, with the default headroom); `None` where the preset documents no limit.
+    /// The rate of a provider's API preset: its documented limit, with the API client's
+    /// default headroom (10 %); `None` where the preset documents no limit.
     pub fn for_api(api: &ApiPreset) -> Option<Result<Self, RateBudgetError>> {
         api.rate_limit
-            .map(|_| Self::from_options(&ApiOptions::for_api(api)))
+            .map(|limit| Self::from_rate_limit(limit, DEFAULT_HEADROOM))
     }
 
     /// A provider's documented limit with `headroom` (a fraction below 1) kept free.
@@ -159,7 +165,7 @@ impl BudgetRate {
         Self::with_headroom(limit.per_second, limit.burst, headroom)
     }
 
-    fn with_headroom(
+    fn checked(
         requests_per_second: f64,
         burst: u32,
         headroom: f64,
@@ -350,8 +356,8 @@ mod tests {
 
     #[test]
     fn rates_from_the_presets() {
-        let options = ApiOptions::default();
-        let rate = BudgetRate::from_options(&options).unwrap();
+        // lexoffice's: 2 requests per second less the 10 % headroom, burst 2.
+        let rate = BudgetRate::with_headroom(2.0, 2, DEFAULT_HEADROOM).unwrap();
         assert_eq!(rate.burst(), 2);
         let ms = rate.emission_interval().as_secs_f64() * 1000.0;
         assert!((ms - 555.555).abs() < 0.01, "{ms}");

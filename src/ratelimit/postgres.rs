@@ -83,13 +83,13 @@ impl PostgresRateBudget {
     /// (zero while the burst lasts), without waiting: the statement that
     /// [`RateBudget::acquire`] runs before it sleeps.
     pub async fn reserve(&self, key: &str) -> Result<Duration, RateBudgetError> {
-        Ok(PostgresStore::rate_budget_book(&self.pool, key, &self.rate).await?)
+        Ok(sql::book(&self.pool, key, &self.rate).await?)
     }
 
     /// Forgets the budgets of keys idle for `idle` (their next request gets a full
     /// burst, as it would anyway); returns how many were removed.
     pub async fn prune(&self, idle: Duration) -> Result<u64, RateBudgetError> {
-        Ok(PostgresStore::rate_budget_prune(&self.pool, idle).await?)
+        Ok(sql::prune(&self.pool, idle).await?)
     }
 }
 
@@ -110,18 +110,97 @@ impl RateBudget for PostgresRateBudget {
         retry_after: Duration,
     ) -> BudgetFuture<'a, Result<(), RateBudgetError>> {
         Box::pin(async move {
-            PostgresStore::rate_budget_penalize(
-                &self.pool,
-                key,
-                &self.rate,
-                retry_after.min(MAX_PENALTY),
-            )
-            .await?;
+            sql::penalize(&self.pool, key, &self.rate, retry_after.min(MAX_PENALTY)).await?;
             Ok(())
         })
     }
 
     fn rate(&self) -> BudgetRate {
         self.rate
+    }
+}
+
+impl PostgresRateBudget {
+    /// A budget of `rate` per key shared by every replica, on `store`'s pool (its
+    /// migrations have made the table).
+    pub fn on_store(store: &PostgresStore, rate: BudgetRate) -> Self {
+        Self::new(store.pool().clone(), rate)
+    }
+}
+
+/// The budget's statements.
+mod sql {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use crate::ratelimit::BudgetRate;
+    use crate::store::postgres::{micros, pg};
+    use crate::store::StoreError;
+
+    /// Books the next request for `key` in the rate budget `rate` and returns how long
+    /// the caller must wait before sending it (GCRA, one statement, the database's
+    /// clock): `tat = max(tat, now) + T`, wait `max(0, tat − burst·T − now)`.
+    pub(super) async fn book(
+        pool: &PgPool,
+        key: &str,
+        rate: &BudgetRate,
+    ) -> Result<Duration, StoreError> {
+        let interval = micros(rate.emission_interval());
+        let burst_span = micros(rate.emission_interval()).saturating_mul(i64::from(rate.burst()));
+        // clock_timestamp(), not now(): evaluated after the row lock is had, so that a
+        // statement that queued behind another's does not book from a stale start time.
+        let wait_us: i64 = sqlx::query_scalar(
+            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
+             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
+             ON CONFLICT (key) DO UPDATE
+                 SET tat = greatest(b.tat, clock_timestamp())
+                           + $2::float8 * interval '1 microsecond'
+             RETURNING greatest(0::bigint,
+                 (extract(epoch FROM b.tat - clock_timestamp()) * 1000000)::bigint - $3)",
+        )
+        .bind(key)
+        .bind(interval as f64)
+        .bind(burst_span)
+        .fetch_one(pool)
+        .await
+        .map_err(pg("book a request in the rate budget"))?;
+        Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
+    }
+
+    /// Pushes the rate budget of `key` so that its next request goes no sooner than
+    /// `penalty` from now (database clock), one at a time after it:
+    /// `tat = max(tat, now + penalty + (burst − 1)·T)`.
+    pub(super) async fn penalize(
+        pool: &PgPool,
+        key: &str,
+        rate: &BudgetRate,
+        penalty: Duration,
+    ) -> Result<(), StoreError> {
+        let ahead = micros(penalty).saturating_add(micros(rate.burst_tolerance()));
+        sqlx::query(
+            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
+             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
+             ON CONFLICT (key) DO UPDATE SET tat = greatest(b.tat, EXCLUDED.tat)",
+        )
+        .bind(key)
+        .bind(ahead as f64)
+        .execute(pool)
+        .await
+        .map_err(pg("record a rate-limit penalty"))?;
+        Ok(())
+    }
+
+    /// Deletes the rate budgets idle for `idle`; returns how many.
+    pub(super) async fn prune(pool: &PgPool, idle: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM lexoffice_login_rate_budget
+             WHERE tat < clock_timestamp() - $1::float8 * interval '1 microsecond'",
+        )
+        .bind(micros(idle) as f64)
+        .execute(pool)
+        .await
+        .map_err(pg("prune the rate budgets"))?;
+        Ok(done.rows_affected())
     }
 }

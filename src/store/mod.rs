@@ -40,7 +40,7 @@ pub use self::keyring::{KeyringError, KeyringStore, KeyringStoreBuilder, KEYRING
 
 // PostgreSQL, shared by the replicas of a service (cargo feature `postgres`, off by default).
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{
     ConnectionState, KeyProvider, PostgresError, PostgresStore, PostgresStoreBuilder,

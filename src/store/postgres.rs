@@ -52,7 +52,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor as _, Postgres, Row, Transaction};
 
 use super::{EncryptionKey, RefreshGuard, StoreError, StoreKey, TokenStore};
-use crate::ratelimit::{BudgetRate, PostgresRateBudget};
 use crate::tokens::TokenSet;
 
 mod migrations;
@@ -184,7 +183,7 @@ impl PostgresError {
     }
 }
 
-fn pg(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn pg(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Backend(Box::new(PostgresError { action, source }))
 }
 
@@ -548,82 +547,6 @@ impl PostgresStore {
         tx.commit().await.map_err(pg("commit the migration"))
     }
 
-    /// A budget of `rate` per key shared by every replica on this database, on this
-    /// store's pool (see [`PostgresRateBudget`]); the store's migrations have made its
-    /// table.
-    pub fn rate_budget(&self, rate: BudgetRate) -> PostgresRateBudget {
-        PostgresRateBudget::new(self.inner.pool.clone(), rate)
-    }
-
-    /// Books the next request for `key` in the rate budget `rate` and returns how long
-    /// the caller must wait before sending it (GCRA, one statement, the database's
-    /// clock): `tat = max(tat, now) + T`, wait `max(0, tat − burst·T − now)`.
-    pub(crate) async fn rate_budget_book(
-        pool: &PgPool,
-        key: &str,
-        rate: &BudgetRate,
-    ) -> Result<Duration, StoreError> {
-        let interval = micros(rate.emission_interval());
-        let burst_span = micros(rate.emission_interval()).saturating_mul(i64::from(rate.burst()));
-        // clock_timestamp(), not now(): evaluated after the row lock is had, so that a
-        // statement that queued behind another's does not book from a stale start time.
-        let wait_us: i64 = sqlx::query_scalar(
-            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
-             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
-             ON CONFLICT (key) DO UPDATE
-                 SET tat = greatest(b.tat, clock_timestamp())
-                           + $2::float8 * interval '1 microsecond'
-             RETURNING greatest(0::bigint,
-                 (extract(epoch FROM b.tat - clock_timestamp()) * 1000000)::bigint - $3)",
-        )
-        .bind(key)
-        .bind(interval as f64)
-        .bind(burst_span)
-        .fetch_one(pool)
-        .await
-        .map_err(pg("book a request in the rate budget"))?;
-        Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
-    }
-
-    /// Pushes the rate budget of `key` so that its next request goes no sooner than
-    /// `penalty` from now (database clock), one at a time after it:
-    /// `tat = max(tat, now + penalty + (burst − 1)·T)`.
-    pub(crate) async fn rate_budget_penalize(
-        pool: &PgPool,
-        key: &str,
-        rate: &BudgetRate,
-        penalty: Duration,
-    ) -> Result<(), StoreError> {
-        let ahead = micros(penalty).saturating_add(micros(rate.burst_tolerance()));
-        sqlx::query(
-            "INSERT INTO lexoffice_login_rate_budget AS b (key, tat)
-             VALUES ($1, clock_timestamp() + $2::float8 * interval '1 microsecond')
-             ON CONFLICT (key) DO UPDATE SET tat = greatest(b.tat, EXCLUDED.tat)",
-        )
-        .bind(key)
-        .bind(ahead as f64)
-        .execute(pool)
-        .await
-        .map_err(pg("record a rate-limit penalty"))?;
-        Ok(())
-    }
-
-    /// Deletes the rate budgets idle for `idle`; returns how many.
-    pub(crate) async fn rate_budget_prune(
-        pool: &PgPool,
-        idle: Duration,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM lexoffice_login_rate_budget
-             WHERE tat < clock_timestamp() - $1::float8 * interval '1 microsecond'",
-        )
-        .bind(micros(idle) as f64)
-        .execute(pool)
-        .await
-        .map_err(pg("prune the rate budgets"))?;
-        Ok(done.rows_affected())
-    }
-
     /// Every stored connection, without tokens, ordered by connection id.
     pub async fn list(&self) -> Result<Vec<StoredConnection>, StoreError> {
         let rows = sqlx::query(
@@ -892,50 +815,8 @@ impl TokenStore for PostgresStore {
     }
 }
 
-/// The registry's view ([`Connections`](crate::connections::Connections)): every stored
-/// connection's key, in connection id order.
-impl crate::connections::ListStore for PostgresStore {
-    async fn list(&self) -> Result<Vec<StoreKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT environment, profile FROM lexoffice_login_connections ORDER BY connection_id",
-        )
-        .fetch_all(&self.inner.pool)
-        .await
-        .map_err(pg("list the connections"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoreKey::new(
-                    row.try_get::<String, _>("environment")
-                        .map_err(pg("read a connection"))?,
-                    row.try_get::<String, _>("profile")
-                        .map_err(pg("read a connection"))?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn record_health(
-        &self,
-        key: &StoreKey,
-        health: &crate::connections::Health,
-    ) -> Result<(), StoreError> {
-        use crate::connections::Health;
-        let (state, error) = match health {
-            Health::Active => (ConnectionState::Active, None),
-            Health::RefreshFailing { reason, .. } => {
-                (ConnectionState::RefreshFailing, Some(reason.as_str()))
-            }
-            Health::NeedsReconsent { reason } => {
-                (ConnectionState::LoginRequired, Some(reason.as_str()))
-            }
-            Health::Revoked => (ConnectionState::Disconnected, None),
-        };
-        self.set_state(key, &state, error).await.map(drop)
-    }
-}
-
 /// `d` in whole microseconds (saturating).
-fn micros(d: Duration) -> i64 {
+pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
