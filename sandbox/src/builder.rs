@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -227,6 +227,7 @@ impl SandboxBuilder {
             clock_offset: AtomicI64::new(self.clock_offset),
             send_iss: AtomicBool::new(self.send_iss),
             shutdown,
+            discovery_json: [OnceLock::new(), OnceLock::new()],
         });
         let app = routes::router(Arc::clone(&shared), routes::Host::Issuer);
         let (second_base, second_task) = match second {

@@ -2,9 +2,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use axum::body::Bytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lexoffice_login::protocol::is_protocol_param;
@@ -61,6 +62,9 @@ pub(crate) struct Shared {
     pub clock_offset: AtomicI64,
     pub send_iss: AtomicBool,
     pub shutdown: watch::Sender<bool>,
+    /// The discovery document, serialised on first use: one per value of `send_iss`
+    /// (the only part of it that can change while the sandbox runs).
+    pub discovery_json: [OnceLock<Bytes>; 2],
 }
 
 /// Locks a mutex, recovering the data if another thread panicked while holding it.

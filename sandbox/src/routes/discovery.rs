@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -23,7 +24,7 @@ fn not_found() -> Response {
 pub(super) async fn configuration(State(s): State<Arc<Shared>>) -> Response {
     s.count(SandboxRoute::Discovery);
     match s.config.behaviour.discovery {
-        Discovery::Standard => Json(document(&s)).into_response(),
+        Discovery::Standard => json_response(document_json(&s)),
         Discovery::At(_) | Discovery::None => not_found(),
     }
 }
@@ -32,7 +33,32 @@ pub(super) async fn configuration(State(s): State<Arc<Shared>>) -> Response {
 /// `/.well-known/openid_configuration`); routed only where the preset names one.
 pub(super) async fn configuration_elsewhere(State(s): State<Arc<Shared>>) -> Response {
     s.count(SandboxRoute::Discovery);
-    Json(document(&s)).into_response()
+    json_response(document_json(&s))
+}
+
+/// A `200 application/json` answer with a body serialised earlier (what `Json` sends).
+fn json_response(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The discovery document, serialised once per value of `send_iss` (everything else
+/// in it is fixed at start).
+fn document_json(s: &Shared) -> Bytes {
+    let send_iss = s.send_iss();
+    s.discovery_json[usize::from(send_iss)]
+        .get_or_init(|| {
+            let mut doc = document(s);
+            doc["authorization_response_iss_parameter_supported"] = json!(send_iss);
+            Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+        })
+        .clone()
 }
 
 fn document(s: &Shared) -> Value {
@@ -84,6 +110,6 @@ fn document(s: &Shared) -> Value {
 /// `GET /oauth2/jwks`.
 pub(super) async fn jwks(State(s): State<Arc<Shared>>) -> Response {
     s.count(SandboxRoute::Jwks);
-    let set = lock(&s.keys).jwks();
-    Json(set).into_response()
+    let body = lock(&s.keys).jwks_json();
+    json_response(body)
 }

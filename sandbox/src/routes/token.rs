@@ -551,7 +551,9 @@ fn respond(s: &Shared, client: &SandboxClient, issued: Issued, hard_expiry: bool
             email: user.filter(|_| has("email")).map(|u| u.email.as_str()),
             email_verified: user.filter(|_| has("email")).map(|_| true),
         };
-        match lock(&s.keys).sign(&claims) {
+        // Only the key is taken under the lock; the signature is made after it is released.
+        let key = lock(&s.keys).current();
+        match key.sign(&claims) {
             Ok(jwt) => body["id_token"] = json!(jwt),
             Err(e) => {
                 tracing::error!(error = %e, "sandbox: signing the ID token failed");
