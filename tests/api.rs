@@ -498,9 +498,9 @@ async fn the_provider_preset_sets_up_the_api_client() {
         StoreKey::new("sandbox", "datev"),
         ManagerOptions::default(),
     );
-    let err = ApiClient::for_provider(manager, None)
-        .err()
-        .expect("no API base");
+    let Err(err) = ApiClient::for_provider(manager, None) else {
+        panic!("an API client without an API base");
+    };
     assert!(
         matches!(err, ApiError::Config(ref m) if m.contains("datev")),
         "{err}"
