@@ -29,10 +29,11 @@ mod store;
 #[path = "attacks/token.rs"]
 mod token;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 use harness::{assert_all, Outcome};
+use log_capture::Capture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_attacks() {
@@ -109,26 +110,6 @@ async fn everything() -> Vec<Outcome> {
     all.extend(options::run().await);
     all.extend(options::run_scenarios().await);
     all
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 /// The whole table runs with every `tracing` event at TRACE captured; no error's

@@ -8,6 +8,10 @@
 //! run `child_worker` returns at once. The sandbox runs in the parent; the children get
 //! its issuer, the client credentials and the store directory through the environment.
 
+#[path = "support/child_process.rs"]
+mod child_process;
+
+use child_process::{digest, env};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -17,7 +21,6 @@ use lexoffice_login::store::{EncryptionKey, FileStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Fault, Sandbox, SandboxBuilder, SandboxRoute as SbEndpoint};
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -39,17 +42,6 @@ fn key() -> StoreKey {
 
 fn store_key() -> EncryptionKey {
     EncryptionKey::from_bytes([42u8; 32])
-}
-
-fn digest(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set for children"))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@
 #[path = "support/postgres.rs"]
 mod pg;
 
+#[path = "support/child_process.rs"]
+mod child_process;
+
+use child_process::{digest, env};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +24,6 @@ use lexoffice_login::{
     AccessToken, Client, FixedClock, ManagerOptions, Settings, TokenManager, TokenSet,
 };
 use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const SCOPES: [&str; 5] = [
@@ -489,17 +492,6 @@ async fn two_replicas_refresh_once_per_expiry() {
 
 // ---------------------------------------------------------------------------------------
 // Three OS processes: this test binary, re-executed with `--exact child_worker`.
-
-fn digest(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set for children"))
-}
 
 /// A child's work; returns at once unless [`CHILD_ENV`] is set. Prints `LL_READY`, waits
 /// for a line on stdin, asks for an access token once and prints `LL_OK <sha256>` or

@@ -19,6 +19,10 @@
 #[path = "support/postgres.rs"]
 mod pg;
 
+#[path = "support/child_process.rs"]
+mod child_process;
+
+use child_process::env;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,10 +49,6 @@ fn store_key() -> EncryptionKey {
 
 fn connection(i: usize) -> StoreKey {
     StoreKey::new("sandbox", format!("customer-{i:04}"))
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set for replicas"))
 }
 
 fn settings(issuer: &str, client_id: &str, secret: &str, redirect: &str) -> Settings {

@@ -11,7 +11,7 @@ use lexoffice_login_sandbox::{
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use support::sandbox_raw::http;
+use support::sandbox_raw::{error_of, http, str_field};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -61,22 +61,6 @@ async fn poll(sb: &Sandbox, device_code: &str) -> Response {
     .unwrap()
 }
 
-async fn error_of(resp: Response) -> (StatusCode, String) {
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {v}"))
-        .to_string()
-}
-
 async fn get_json(sb: &Sandbox, path: &str) -> Value {
     http()
         .get(sb.url(path))
@@ -103,18 +87,18 @@ async fn whole_flow_with_the_verification_page() {
         .any(|g| g == DEVICE_GRANT));
 
     let d = device_authorization(&sb, "openid offline_access profile email").await;
-    let device_code = s(&d, "device_code");
+    let device_code = str_field(&d, "device_code");
     assert!(device_code.len() >= 40, "high entropy: {device_code}");
-    let user_code = s(&d, "user_code");
+    let user_code = str_field(&d, "user_code");
     assert_eq!(user_code.len(), 9, "{user_code}");
     assert_eq!(&user_code[4..5], "-");
     assert!(user_code
         .chars()
         .filter(|c| *c != '-')
         .all(|c| "BCDFGHJKLMNPQRSTVWXZ".contains(c)));
-    let verification_uri = s(&d, "verification_uri");
+    let verification_uri = str_field(&d, "verification_uri");
     assert_eq!(verification_uri, format!("{}/oauth2/device", sb.issuer()));
-    let complete = s(&d, "verification_uri_complete");
+    let complete = str_field(&d, "verification_uri_complete");
     let q: Vec<(String, String)> = url::Url::parse(&complete)
         .unwrap()
         .query_pairs()
@@ -145,15 +129,15 @@ async fn whole_flow_with_the_verification_page() {
     let t: Value = resp.json().await.unwrap();
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["scope"], "openid offline_access profile email");
-    let at = s(&t, "access_token");
-    let rt = s(&t, "refresh_token");
+    let at = str_field(&t, "access_token");
+    let rt = str_field(&t, "refresh_token");
     let intro = sb.introspect(&at).unwrap();
     assert!(intro.active);
     assert_eq!(intro.sub.as_deref(), Some("sandbox-user-1"));
     assert_eq!(intro.client_id.as_deref(), Some(sb.client_id()));
 
     // The ID token verifies against the JWKS and has no nonce.
-    let jwt = s(&t, "id_token");
+    let jwt = str_field(&t, "id_token");
     let jwks: JwkSet = serde_json::from_value(get_json(&sb, "/oauth2/jwks").await).unwrap();
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     let key = DecodingKey::from_jwk(jwks.find(&header.kid.unwrap()).unwrap()).unwrap();
@@ -201,14 +185,18 @@ async fn whole_flow_with_the_verification_page() {
 async fn programmatic_approval_any_spelling_and_no_refresh_without_offline_access() {
     let sb = start(fast()).await;
     let d = device_authorization(&sb, "openid").await;
-    let user_code = s(&d, "user_code");
+    let user_code = str_field(&d, "user_code");
     // Vowels are not in the alphabet: never a code.
     assert!(!sb.approve_device("AAAA-AAAA"));
     let sloppy = user_code.replace('-', "").to_lowercase();
     assert!(sb.approve_device(&sloppy));
     assert!(!sb.approve_device(&user_code), "already approved");
     assert!(!sb.deny_device(&user_code), "already approved");
-    let t: Value = poll(&sb, &s(&d, "device_code")).await.json().await.unwrap();
+    let t: Value = poll(&sb, &str_field(&d, "device_code"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(t["access_token"].is_string() && t["id_token"].is_string());
     assert!(t.get("refresh_token").is_none(), "{t}");
     // Without scope: the default scope.
@@ -226,8 +214,12 @@ async fn programmatic_approval_any_spelling_and_no_refresh_without_offline_acces
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let d: Value = resp.json().await.unwrap();
-    assert!(sb.approve_device(&s(&d, "user_code")));
-    let t: Value = poll(&sb, &s(&d, "device_code")).await.json().await.unwrap();
+    assert!(sb.approve_device(&str_field(&d, "user_code")));
+    let t: Value = poll(&sb, &str_field(&d, "device_code"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(t["scope"], "openid");
 }
 
@@ -236,7 +228,7 @@ async fn slow_down_grows_the_interval() {
     let sb = start(Sandbox::builder().device_poll_interval(Duration::from_secs(2))).await;
     let d = device_authorization(&sb, "openid").await;
     assert_eq!(d["interval"], 2);
-    let dc = s(&d, "device_code");
+    let dc = str_field(&d, "device_code");
     assert_eq!(
         error_of(poll(&sb, &dc).await).await.1,
         "authorization_pending"
@@ -261,12 +253,12 @@ async fn slow_down_grows_the_interval() {
         "authorization_pending"
     );
     // Approved: the tokens, however soon.
-    assert!(sb.approve_device(&s(&d, "user_code")));
+    assert!(sb.approve_device(&str_field(&d, "user_code")));
     assert_eq!(poll(&sb, &dc).await.status(), StatusCode::OK);
 
     // With interval 0 there is never a slow_down.
     let sb = start(fast()).await;
-    let dc = s(&device_authorization(&sb, "openid").await, "device_code");
+    let dc = str_field(&device_authorization(&sb, "openid").await, "device_code");
     for _ in 0..5 {
         assert_eq!(
             error_of(poll(&sb, &dc).await).await.1,
@@ -280,7 +272,7 @@ async fn expired_codes() {
     let sb = start(fast().device_code_lifetime(Duration::from_secs(120))).await;
     let d = device_authorization(&sb, "openid").await;
     assert_eq!(d["expires_in"], 120);
-    let (dc, uc) = (s(&d, "device_code"), s(&d, "user_code"));
+    let (dc, uc) = (str_field(&d, "device_code"), str_field(&d, "user_code"));
     sb.set_clock_offset(121);
     assert_eq!(
         error_of(poll(&sb, &dc).await).await,
@@ -288,7 +280,7 @@ async fn expired_codes() {
     );
     assert!(!sb.approve_device(&uc));
     let page = http()
-        .get(s(&d, "verification_uri_complete"))
+        .get(str_field(&d, "verification_uri_complete"))
         .send()
         .await
         .unwrap();
@@ -304,10 +296,12 @@ async fn expired_codes() {
     // Approved but not collected in time.
     sb.set_clock_offset(0);
     let d = device_authorization(&sb, "openid").await;
-    assert!(sb.approve_device(&s(&d, "user_code")));
+    assert!(sb.approve_device(&str_field(&d, "user_code")));
     sb.set_clock_offset(600);
     assert_eq!(
-        error_of(poll(&sb, &s(&d, "device_code")).await).await.1,
+        error_of(poll(&sb, &str_field(&d, "device_code")).await)
+            .await
+            .1,
         "expired_token"
     );
 }
@@ -316,20 +310,20 @@ async fn expired_codes() {
 async fn denied_programmatically_and_on_the_interactive_page() {
     let sb = start(fast()).await;
     let d = device_authorization(&sb, "openid").await;
-    assert!(sb.deny_device(&s(&d, "user_code")));
-    assert!(!sb.approve_device(&s(&d, "user_code")));
+    assert!(sb.deny_device(&str_field(&d, "user_code")));
+    assert!(!sb.approve_device(&str_field(&d, "user_code")));
     for _ in 0..2 {
         assert_eq!(
-            error_of(poll(&sb, &s(&d, "device_code")).await).await,
+            error_of(poll(&sb, &str_field(&d, "device_code")).await).await,
             (StatusCode::BAD_REQUEST, "access_denied".into())
         );
     }
 
     let sb = start(fast().interactive(true)).await;
     let d = device_authorization(&sb, "openid profile").await;
-    let (dc, uc) = (s(&d, "device_code"), s(&d, "user_code"));
+    let (dc, uc) = (str_field(&d, "device_code"), str_field(&d, "user_code"));
     let page = http()
-        .get(s(&d, "verification_uri_complete"))
+        .get(str_field(&d, "verification_uri_complete"))
         .send()
         .await
         .unwrap();
@@ -364,7 +358,10 @@ async fn denied_programmatically_and_on_the_interactive_page() {
     let resp = http()
         .post(sb.url("/oauth2/device/decision"))
         .form(&[
-            ("user_code", s(&d, "user_code").to_lowercase().as_str()),
+            (
+                "user_code",
+                str_field(&d, "user_code").to_lowercase().as_str(),
+            ),
             ("decision", "allow"),
             ("user", "sandbox-user-2"),
         ])
@@ -372,8 +369,12 @@ async fn denied_programmatically_and_on_the_interactive_page() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let t: Value = poll(&sb, &s(&d, "device_code")).await.json().await.unwrap();
-    let intro = sb.introspect(&s(&t, "access_token")).unwrap();
+    let t: Value = poll(&sb, &str_field(&d, "device_code"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let intro = sb.introspect(&str_field(&t, "access_token")).unwrap();
     assert_eq!(intro.sub.as_deref(), Some("sandbox-user-2"));
 }
 
@@ -425,8 +426,8 @@ async fn client_authentication_and_scopes() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let d: Value = resp.json().await.unwrap();
-    let dc = s(&d, "device_code");
-    assert!(sb.approve_device(&s(&d, "user_code")));
+    let dc = str_field(&d, "device_code");
+    assert!(sb.approve_device(&str_field(&d, "user_code")));
     // Another client cannot redeem it, and that does not use it up.
     assert_eq!(
         error_of(poll(&sb, &dc).await).await,

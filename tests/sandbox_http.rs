@@ -15,7 +15,9 @@ use lexoffice_login_sandbox::{
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::sandbox_raw::{authorize, challenge, http, location, query_of, VERIFIER};
+use support::sandbox_raw::{
+    authorize, challenge, error_of, http, location, query_of, str_field, VERIFIER,
+};
 
 async fn start(b: SandboxBuilder) -> Sandbox {
     b.start().await.unwrap()
@@ -62,22 +64,6 @@ async fn refresh(sb: &Sandbox, rt: &str, scope: Option<&str>) -> Response {
         form.push(("scope", s));
     }
     token_post(sb).form(&form).send().await.unwrap()
-}
-
-async fn error_of(resp: Response) -> (StatusCode, String) {
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {v}"))
-        .to_string()
 }
 
 /// GET `path` and read the JSON answer.
@@ -287,8 +273,8 @@ async fn a_reused_code_fails_and_revokes_the_tokens_of_its_first_exchange() {
     let sb = start(Sandbox::builder()).await;
     let c = code(&sb, "openid offline_access").await;
     let first: Value = exchange(&sb, &c, VERIFIER).await.json().await.unwrap();
-    let at = s(&first, "access_token");
-    let rt = s(&first, "refresh_token");
+    let at = str_field(&first, "access_token");
+    let rt = str_field(&first, "refresh_token");
     assert!(sb.introspect(&at).unwrap().active);
     assert_eq!(
         error_of(exchange(&sb, &c, VERIFIER).await).await,
@@ -475,11 +461,11 @@ async fn client_authentication() {
 async fn refresh_rotation_scope_and_reuse_detection() {
     let sb = start(Sandbox::builder()).await;
     let t1 = login(&sb, "openid profile offline_access").await;
-    let rt1 = s(&t1, "refresh_token");
-    let at1 = s(&t1, "access_token");
+    let rt1 = str_field(&t1, "refresh_token");
+    let at1 = str_field(&t1, "access_token");
     let r2: Value = refresh(&sb, &rt1, None).await.json().await.unwrap();
-    let rt2 = s(&r2, "refresh_token");
-    let at2 = s(&r2, "access_token");
+    let rt2 = str_field(&r2, "refresh_token");
+    let at2 = str_field(&r2, "access_token");
     assert_ne!(rt1, rt2);
     assert_ne!(at1, at2);
     assert_eq!(r2["scope"], "openid profile offline_access");
@@ -493,7 +479,7 @@ async fn refresh_rotation_scope_and_reuse_detection() {
         .await
         .unwrap();
     assert_eq!(r3["scope"], "openid");
-    let rt3 = s(&r3, "refresh_token");
+    let rt3 = str_field(&r3, "refresh_token");
     assert_eq!(
         sb.introspect(&rt3).unwrap().scope.as_deref(),
         Some("openid profile offline_access"),
@@ -507,7 +493,7 @@ async fn refresh_rotation_scope_and_reuse_detection() {
         error_of(refresh(&sb, &rt3, None).await).await.1,
         "invalid_grant"
     );
-    for at in [&at1, &at2, &s(&r3, "access_token")] {
+    for at in [&at1, &at2, &str_field(&r3, "access_token")] {
         assert!(!sb.introspect(at).unwrap().active);
         assert_eq!(userinfo(&sb, at).await.status(), StatusCode::UNAUTHORIZED);
     }
@@ -521,7 +507,7 @@ async fn refresh_rotation_scope_and_reuse_detection() {
 async fn refresh_grace_period_and_no_rotation() {
     let sb = start(Sandbox::builder().refresh_grace_period(Duration::from_secs(30))).await;
     let t = login(&sb, "openid offline_access").await;
-    let rt1 = s(&t, "refresh_token");
+    let rt1 = str_field(&t, "refresh_token");
     let r2: Value = refresh(&sb, &rt1, None).await.json().await.unwrap();
     // Within the grace period the old token still works.
     let again = refresh(&sb, &rt1, None).await;
@@ -533,7 +519,7 @@ async fn refresh_grace_period_and_no_rotation() {
         "invalid_grant"
     );
     assert_eq!(
-        error_of(refresh(&sb, &s(&r2, "refresh_token"), None).await)
+        error_of(refresh(&sb, &str_field(&r2, "refresh_token"), None).await)
             .await
             .1,
         "invalid_grant"
@@ -542,23 +528,25 @@ async fn refresh_grace_period_and_no_rotation() {
 
     let sb = start(Sandbox::builder().rotate_refresh_tokens(false)).await;
     let t = login(&sb, "openid offline_access").await;
-    let rt = s(&t, "refresh_token");
+    let rt = str_field(&t, "refresh_token");
     for _ in 0..3 {
         let r: Value = refresh(&sb, &rt, None).await.json().await.unwrap();
-        assert_eq!(s(&r, "refresh_token"), rt);
+        assert_eq!(str_field(&r, "refresh_token"), rt);
     }
 
     // Reuse detection off: the rotated token fails, the family lives on.
     let sb = start(Sandbox::builder().reuse_detection(false)).await;
     let t = login(&sb, "openid offline_access").await;
-    let rt1 = s(&t, "refresh_token");
+    let rt1 = str_field(&t, "refresh_token");
     let r2: Value = refresh(&sb, &rt1, None).await.json().await.unwrap();
     assert_eq!(
         error_of(refresh(&sb, &rt1, None).await).await.1,
         "invalid_grant"
     );
     assert_eq!(
-        refresh(&sb, &s(&r2, "refresh_token"), None).await.status(),
+        refresh(&sb, &str_field(&r2, "refresh_token"), None)
+            .await
+            .status(),
         StatusCode::OK
     );
     assert_eq!(sb.stats().refresh_reuse_detected(), 0);
@@ -580,7 +568,10 @@ async fn revocation() {
     };
     // Access token alone.
     let t = login(&sb, "openid offline_access").await;
-    let (at, rt) = (s(&t, "access_token"), s(&t, "refresh_token"));
+    let (at, rt) = (
+        str_field(&t, "access_token"),
+        str_field(&t, "refresh_token"),
+    );
     assert_eq!(
         revoke(at.clone(), Some("access_token"))
             .await
@@ -592,8 +583,8 @@ async fn revocation() {
     assert!(sb.introspect(&rt).unwrap().active);
     // Refresh token: the family's access tokens die too.
     let r: Value = refresh(&sb, &rt, None).await.json().await.unwrap();
-    let at2 = s(&r, "access_token");
-    let rt2 = s(&r, "refresh_token");
+    let at2 = str_field(&r, "access_token");
+    let rt2 = str_field(&r, "refresh_token");
     assert_eq!(
         revoke(rt2.clone(), Some("refresh_token"))
             .await
@@ -629,14 +620,14 @@ async fn revocation() {
 async fn userinfo_by_scope() {
     let sb = start(Sandbox::builder()).await;
     let t = login(&sb, "openid email").await;
-    let resp = userinfo(&sb, &s(&t, "access_token")).await;
+    let resp = userinfo(&sb, &str_field(&t, "access_token")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let u: Value = resp.json().await.unwrap();
     assert_eq!(u["sub"], "sandbox-user-1");
     assert_eq!(u["email"], "sandra@example.test");
     assert!(u.get("name").is_none());
     let t = login(&sb, "openid profile").await;
-    let u: Value = userinfo(&sb, &s(&t, "access_token"))
+    let u: Value = userinfo(&sb, &str_field(&t, "access_token"))
         .await
         .json()
         .await
@@ -652,7 +643,7 @@ async fn userinfo_by_scope() {
     // Expired.
     sb.set_clock_offset(3601);
     assert_eq!(
-        userinfo(&sb, &s(&t, "access_token")).await.status(),
+        userinfo(&sb, &str_field(&t, "access_token")).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -668,7 +659,7 @@ async fn introspection_over_http() {
             .form(&[("token", token)])
             .send()
     };
-    let i: Value = introspect(s(&t, "access_token"))
+    let i: Value = introspect(str_field(&t, "access_token"))
         .await
         .unwrap()
         .json()
@@ -683,7 +674,7 @@ async fn introspection_over_http() {
         i["exp"].as_i64().unwrap() - i["iat"].as_i64().unwrap(),
         3600
     );
-    let i: Value = introspect(s(&t, "refresh_token"))
+    let i: Value = introspect(str_field(&t, "refresh_token"))
         .await
         .unwrap()
         .json()
@@ -713,19 +704,19 @@ async fn introspection_over_http() {
 async fn id_token_rs256_verifies_and_key_rotation() {
     let sb = start(Sandbox::builder()).await;
     let t = login(&sb, "openid profile email").await;
-    let (kid1, claims) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::RS256).await;
+    let (kid1, claims) = verify_id_token(&sb, &str_field(&t, "id_token"), Algorithm::RS256).await;
     assert_eq!(claims["sub"], "sandbox-user-1");
     assert_eq!(claims["nonce"], "n-456");
     assert_eq!(claims["name"], "Sandra Sandbox");
     assert_eq!(claims["email"], "sandra@example.test");
     assert!(claims["auth_time"].is_i64());
-    let at = s(&t, "access_token");
+    let at = str_field(&t, "access_token");
     let digest = Sha256::digest(at.as_bytes());
     assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
 
     sb.rotate_keys();
     let t = login(&sb, "openid").await;
-    let (kid2, claims) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::RS256).await;
+    let (kid2, claims) = verify_id_token(&sb, &str_field(&t, "id_token"), Algorithm::RS256).await;
     assert_ne!(kid1, kid2);
     assert!(claims.get("name").is_none());
     let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
@@ -745,7 +736,7 @@ async fn id_token_rs256_verifies_and_key_rotation() {
 async fn id_token_es256_verifies_and_key_rotation() {
     let sb = start(Sandbox::builder().id_token_alg(Algorithm::ES256)).await;
     let t = login(&sb, "openid").await;
-    let (kid1, claims) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::ES256).await;
+    let (kid1, claims) = verify_id_token(&sb, &str_field(&t, "id_token"), Algorithm::ES256).await;
     assert_eq!(claims["aud"], sb.client_id());
     let jwks: Value = get_json(&sb, "/oauth2/jwks").await;
     assert_eq!(jwks["keys"][0]["kty"], "EC");
@@ -753,7 +744,7 @@ async fn id_token_es256_verifies_and_key_rotation() {
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     sb.rotate_keys();
     let t = login(&sb, "openid").await;
-    let (kid2, _) = verify_id_token(&sb, &s(&t, "id_token"), Algorithm::ES256).await;
+    let (kid2, _) = verify_id_token(&sb, &str_field(&t, "id_token"), Algorithm::ES256).await;
     assert_ne!(kid1, kid2);
     let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
     assert!(jwks.find(&kid1).is_some());
@@ -772,7 +763,7 @@ async fn api(sb: &Sandbox, path: &str, at: &str) -> Response {
 async fn lexoffice_api_auth_scope_and_rate_limit() {
     let sb = start(Sandbox::builder().profile(SandboxProfile::Lexoffice)).await;
     let t = login(&sb, "profile.read").await;
-    let at = s(&t, "access_token");
+    let at = str_field(&t, "access_token");
     let resp = api(&sb, "/v1/profile", &at).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let p: Value = resp.json().await.unwrap();
@@ -829,7 +820,7 @@ async fn lexoffice_api_auth_scope_and_rate_limit() {
     http()
         .post(sb.url("/oauth2/revoke"))
         .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&[("token", s(&t, "refresh_token"))])
+        .form(&[("token", str_field(&t, "refresh_token"))])
         .send()
         .await
         .unwrap();
@@ -844,7 +835,7 @@ async fn lexoffice_api_auth_scope_and_rate_limit() {
 async fn lexoffice_contacts_pages() {
     let sb = start(Sandbox::builder().rate_limit_per_second(0)).await;
     let t = login(&sb, "contacts.read").await;
-    let at = s(&t, "access_token");
+    let at = str_field(&t, "access_token");
     let page: Value = api(&sb, "/v1/contacts", &at).await.json().await.unwrap();
     assert_eq!(page["size"], 25);
     assert_eq!(page["number"], 0);
@@ -915,11 +906,11 @@ async fn clock_offset_moves_iat() {
     let sb = start(Sandbox::builder().clock_offset(-7200)).await;
     let real = chrono::Utc::now().timestamp();
     let t = login(&sb, "openid").await;
-    let i = sb.introspect(&s(&t, "access_token")).unwrap();
+    let i = sb.introspect(&str_field(&t, "access_token")).unwrap();
     assert!((i.iat.unwrap() - (real - 7200)).abs() <= 5, "{i:?}");
     sb.set_clock_offset(600);
     let t = login(&sb, "openid").await;
-    let jwt = s(&t, "id_token");
+    let jwt = str_field(&t, "id_token");
     let payload = jwt.split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     let iat = claims["iat"].as_i64().unwrap();
@@ -1053,7 +1044,7 @@ async fn interactive_consent_allow_and_deny() {
         .json()
         .await
         .unwrap();
-    let u: Value = userinfo(&sb, &s(&t, "access_token"))
+    let u: Value = userinfo(&sb, &str_field(&t, "access_token"))
         .await
         .json()
         .await

@@ -8,7 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lexoffice_login_sandbox::Sandbox;
 use reqwest::redirect::Policy;
-use reqwest::{Client, Response};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The PKCE verifier of every hand-made authorize request.
@@ -67,4 +68,22 @@ pub async fn authorize(sb: &Sandbox, extra: &[(&str, &str)]) -> Response {
         .send()
         .await
         .unwrap()
+}
+
+/// An error answer's status and its `error` code (empty when the body has none).
+pub async fn error_of(resp: Response) -> (StatusCode, String) {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The string member `key` of a JSON object; panics naming it when it is missing.
+pub fn str_field(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {v}"))
+        .to_string()
 }
