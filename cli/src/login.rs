@@ -249,14 +249,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
         settings = settings.with_redirect_uri(redirect)?;
     }
     let redirect_uri = settings.redirect_uri().clone();
-
-    let client = tokio::select! {
-        client = ctx.client(settings) => client?,
-        () = interrupt.recv() => return Err(interrupted()),
-    };
-    let (url, pending) = client
-        .authorize_with(options)
-        .map_err(|e| ctx.with_hint(e.into()))?;
+    let (client, url, pending) = begin(ctx, settings, options, &mut interrupt).await?;
 
     if args.paste {
         // Nothing listens: the browser's redirect fails, and its address is pasted here.
@@ -493,6 +486,23 @@ async fn device_login(
     save(ctx, client, &store, outcome?).await.map(|_| ())
 }
 
+/// Builds the client (discovery; Ctrl-C ends the wait) and the authorization request.
+async fn begin(
+    ctx: &Ctx,
+    settings: lexoffice_login::Settings,
+    options: AuthorizeOptions,
+    interrupt: &mut Interrupt,
+) -> Result<(Client, Url, PendingLogin), CliError> {
+    let client = tokio::select! {
+        client = ctx.client(settings) => client?,
+        () = interrupt.recv() => return Err(interrupted()),
+    };
+    let (url, pending) = client
+        .authorize_with(options)
+        .map_err(|e| ctx.with_hint(e.into()))?;
+    Ok((client, url, pending))
+}
+
 /// `login --paste` with a fixed redirect URI: nothing is bound at all.
 async fn paste_login(
     ctx: &Ctx,
@@ -503,13 +513,7 @@ async fn paste_login(
     mut interrupt: Interrupt,
 ) -> Result<(), CliError> {
     let redirect_uri = settings.redirect_uri().clone();
-    let client = tokio::select! {
-        client = ctx.client(settings) => client?,
-        () = interrupt.recv() => return Err(interrupted()),
-    };
-    let (url, pending) = client
-        .authorize_with(options)
-        .map_err(|e| ctx.with_hint(e.into()))?;
+    let (client, url, pending) = begin(ctx, settings, options, &mut interrupt).await?;
     paste_wait(
         ctx,
         args,
