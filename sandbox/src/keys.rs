@@ -23,7 +23,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
@@ -62,14 +62,10 @@ fn rsa_test_key(index: usize) -> Result<Arc<RsaKeyPair>, SandboxError> {
         .map_err(SandboxError::Key)
 }
 
-/// The DER inside a PEM block (the base64 between the `-----` lines).
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    let b64: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    STANDARD.decode(b64).map_err(|e| format!("PEM: {e}"))
+/// The DER inside a PEM block (`BEGIN PRIVATE KEY`, PKCS #8).
+pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+    let (_label, doc) = rsa::pkcs8::Document::from_pem(pem).map_err(|e| format!("PEM: {e}"))?;
+    Ok(doc.as_bytes().to_vec())
 }
 
 enum Signer {

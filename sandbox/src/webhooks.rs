@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::derived_uuid;
+use crate::keys::pem_to_der;
 use crate::state::{lock, random_token, Shared};
 use crate::{Sandbox, SandboxError};
 
@@ -85,10 +86,11 @@ fn hub(shared: &Arc<Shared>) -> Result<Arc<Hub>, SandboxError> {
         return Ok(hub.clone());
     }
     reg.retain(|_, (weak, _)| weak.strong_count() > 0);
-    let der = pem_to_der(WEBHOOK_TEST_KEY)?;
+    let der = pem_to_der(WEBHOOK_TEST_KEY)
+        .map_err(|e| SandboxError::Key(format!("webhook test key {e}")))?;
     let signer = RsaKeyPair::from_pkcs8(&der)
         .map_err(|e| SandboxError::Key(format!("webhook test key: {e}")))?;
-    let public_pem = spki_pem(signer.public_key().as_ref());
+    let public_pem = spki_pem(signer.public_key().as_ref())?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -105,48 +107,14 @@ fn hub(shared: &Arc<Shared>) -> Result<Arc<Hub>, SandboxError> {
     Ok(hub)
 }
 
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, SandboxError> {
-    let b64: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    STANDARD
-        .decode(b64)
-        .map_err(|e| SandboxError::Key(format!("webhook test key PEM: {e}")))
-}
-
-fn der_len(n: usize) -> Vec<u8> {
-    match n {
-        0..=127 => vec![n as u8],
-        128..=255 => vec![0x81, n as u8],
-        _ => vec![0x82, (n >> 8) as u8, n as u8],
-    }
-}
-
-/// Wraps a PKCS #1 `RSAPublicKey` (ring's public key bytes) in a SubjectPublicKeyInfo
-/// and writes it as `BEGIN PUBLIC KEY` PEM, the form lexoffice publishes its key in.
-fn spki_pem(pkcs1: &[u8]) -> String {
-    // AlgorithmIdentifier { rsaEncryption, NULL }
-    const ALG: [u8; 15] = [
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-    ];
-    let mut bits = vec![0x03];
-    bits.extend(der_len(pkcs1.len() + 1));
-    bits.push(0);
-    bits.extend_from_slice(pkcs1);
-    let mut spki = vec![0x30];
-    spki.extend(der_len(ALG.len() + bits.len()));
-    spki.extend_from_slice(&ALG);
-    spki.extend(bits);
-    let b64 = STANDARD.encode(spki);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    pem
+/// Writes a PKCS #1 `RSAPublicKey` (ring's public key bytes) as SubjectPublicKeyInfo
+/// `BEGIN PUBLIC KEY` PEM, the form lexoffice publishes its key in.
+fn spki_pem(pkcs1: &[u8]) -> Result<String, SandboxError> {
+    use rsa::pkcs1::DecodeRsaPublicKey as _;
+    use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+    rsa::RsaPublicKey::from_pkcs1_der(pkcs1)
+        .and_then(|key| Ok(key.to_public_key_pem(LineEnding::LF)?))
+        .map_err(|e| SandboxError::Key(format!("webhook test key: {e}")))
 }
 
 impl Hub {
