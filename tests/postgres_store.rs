@@ -262,7 +262,7 @@ async fn a_key_is_required_and_migrations_run_once() {
             .fetch_all(stores[0].pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
 }
 
 /// Two holders: the second waits until the first drops its guard.

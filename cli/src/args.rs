@@ -310,7 +310,9 @@ pub struct SandboxArgs {
 pub enum SessionStoreKind {
     /// In this process (sessions end when it stops; one replica only).
     Memory,
-    /// PostgreSQL (DATABASE_URL); not built into this version of the command.
+    /// PostgreSQL (--database-url): sessions, started logins, the logins' tokens and the
+    /// rate budget, shared by every replica and kept across restarts; sealed with
+    /// LEXOFFICE_LOGIN_STORE_KEY.
     Postgres,
 }
 
@@ -371,6 +373,28 @@ pub struct BffArgs {
         value_name = "KIND"
     )]
     pub session_store: SessionStoreKind,
+
+    /// The PostgreSQL database of --session-store postgres, e.g.
+    /// postgres://bff@db.internal/app?sslmode=verify-full (its value is never shown).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        required_if_eq("session_store", "postgres")
+    )]
+    pub database_url: Option<String>,
+
+    /// How long the PostgreSQL stores wait for a database connection (at start and per
+    /// request) before they give up, in seconds.
+    #[arg(
+        long,
+        env = "LEXOFFICE_BFF_DATABASE_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=600)
+    )]
+    pub database_timeout: u64,
 
     /// The shared rate budget for /api/* requests, per organisation (else per session):
     /// requests per second. Default: the provider's documented limit (lexoffice: 2/s,

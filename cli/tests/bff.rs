@@ -4,6 +4,9 @@
 
 mod bff_support;
 
+#[path = "../../tests/support/postgres.rs"]
+mod pg;
+
 use std::time::Duration;
 
 use bff_support::{Options, World};
@@ -629,4 +632,187 @@ async fn behind_https_the_cookies_are_secure_and_host_prefixed() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let cleared = set_cookies(r.headers()).join("\n");
     assert!(cleared.contains("__Host-lexoffice_bff=;"), "{cleared}");
+}
+
+/// `--session-store postgres`: two replicas behind one public URL share started logins,
+/// sessions and tokens; a callback is taken once across them; a session outlives a
+/// restart; a logout on one ends it on all; the database holds no cookie or token in
+/// clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_logins_and_sessions_in_postgres() {
+    let database = pg::database().await;
+    // The load balancer's address: in the redirect URI and the cookies' origin, never
+    // contacted (the test sends each request to a replica itself).
+    let public = "http://127.0.0.1:9".to_owned();
+    let opts = || Options {
+        database_url: Some(database.clone()),
+        public_url: Some(public.clone()),
+        ..Options::default()
+    };
+    let mut w = World::start(opts()).await;
+    let b = w.replica(&opts()).await;
+    let c = http();
+    let location = |r: &reqwest::Response| r.headers()[LOCATION].to_str().unwrap().to_owned();
+
+    // Started on replica A ...
+    let r = c
+        .get(w.url("/auth/login?return=/app"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let binding = cookie_pair(r.headers(), "lexoffice_bff_login").unwrap();
+    let r = c.get(location(&r)).send().await.unwrap();
+    let callback = location(&r);
+    assert!(
+        callback.starts_with(&format!("{public}/auth/callback?")),
+        "{callback}"
+    );
+    // ... completed on replica B.
+    let r = c
+        .get(callback.replacen(&public, &b.base, 1))
+        .header("cookie", &binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert_eq!(location(&r), "/app");
+    let session_cookie = cookie_pair(r.headers(), "lexoffice_bff").expect("a session cookie");
+    // The same callback on A: refused, the login was taken once.
+    let r = c
+        .get(callback.replacen(&public, &w.base, 1))
+        .header("cookie", &binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The session works on both replicas; A calls the API with the tokens B stored.
+    for base in [&w.base, &b.base] {
+        let r = c
+            .get(format!("{base}/auth/session"))
+            .header("cookie", &session_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{base}");
+    }
+    let r = c
+        .get(w.url("/api/v1/profile"))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["organizationId"].is_string(), "{v}");
+
+    // Nothing usable in the database: no session id, no token in clear.
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    let mut dump = String::new();
+    for table in [
+        "lexoffice_login_sessions",
+        "lexoffice_login_connections",
+        "lexoffice_login_pending",
+    ] {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        dump.extend(rows);
+    }
+    let (_, id) = session_cookie.split_once('=').unwrap();
+    assert!(!dump.contains(id), "the session id is in the database");
+    assert!(!w.tokens().is_empty());
+    for t in w.tokens() {
+        assert!(!dump.contains(&t), "a token is in the database in clear");
+    }
+
+    // Replica A restarts: the session is still there.
+    w.bff.kill().await.unwrap();
+    let a2 = w.replica(&opts()).await;
+    let r = c
+        .get(a2.url("/auth/session"))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the session did not survive a restart"
+    );
+
+    // A logout on B revokes the login and ends the session on every replica.
+    let revokes = w.sandbox.stats().requests(SandboxRoute::Revoke);
+    let r = c
+        .post(b.url("/auth/logout"))
+        .header("cookie", &session_cookie)
+        .header("origin", &public)
+        .header("x-requested-with", "lexoffice-bff")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(w.sandbox.stats().requests(SandboxRoute::Revoke) > revokes);
+    let r = c
+        .get(a2.url("/auth/session"))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// `--session-store postgres` without a store key or with an unreachable database: a
+/// clear message at start, the exit code of a configuration problem, no secret shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_need_a_key_and_a_database() {
+    let run = |db: &str, key: Option<&str>| {
+        let mut cmd = std::process::Command::new(bff_support::BIN);
+        cmd.args([
+            "bff",
+            "--listen",
+            "127.0.0.1:0",
+            "--session-store",
+            "postgres",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("DATABASE_URL", db)
+        .env("LEXOFFICE_LOGIN_ISSUER", "http://127.0.0.1:9")
+        .env("LEXOFFICE_LOGIN_CLIENT_ID", "c")
+        .env("LEXOFFICE_LOGIN_CLIENT_SECRET", "client-secret-value")
+        .env("LEXOFFICE_LOGIN_ENDPOINTS__JWKS", "http://127.0.0.1:9/jwks")
+        .env("LEXOFFICE_LOGIN_DISCOVERY", "false")
+        .env(
+            "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
+            "http://127.0.0.1:9/a",
+        )
+        .env("LEXOFFICE_LOGIN_ENDPOINTS__TOKEN", "http://127.0.0.1:9/t");
+        if let Some(k) = key {
+            cmd.env("LEXOFFICE_LOGIN_STORE_KEY", k);
+        }
+        cmd.output().unwrap()
+    };
+    let database = pg::database().await;
+    let out = run(&database, None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("LEXOFFICE_LOGIN_STORE_KEY"), "{err}");
+
+    // Nothing listens on port 9; the password in the URL is never printed.
+    let out = run(
+        "postgres://bff:hunter2-password@127.0.0.1:9/app",
+        Some(bff_support::STORE_KEY),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("session database"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!err.contains("client-secret-value"), "{err}");
 }

@@ -84,6 +84,14 @@ pub(crate) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// `now - d`, saturating at the start of time.
+pub(crate) fn sub(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Whether `since + d` is still ahead of `now`.
 pub(crate) fn within(since: DateTime<Utc>, d: Duration, now: DateTime<Utc>) -> bool {
     now < add(since, d)

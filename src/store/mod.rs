@@ -49,7 +49,9 @@ pub use self::postgres::{
 
 /// Which login a store entry holds: an environment (`production`, `sandbox`) and a
 /// profile (one user may hold several logins).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct StoreKey {
     /// The environment, for example `production`.
     pub env: String,

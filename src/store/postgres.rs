@@ -268,6 +268,7 @@ pub struct PostgresStoreBuilder {
     max_connections: u32,
     max_lock_connections: u32,
     migrate: bool,
+    acquire_timeout: Duration,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -281,6 +282,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("max_connections", &self.max_connections)
             .field("max_lock_connections", &self.max_lock_connections)
             .field("migrate", &self.migrate)
+            .field("acquire_timeout", &self.acquire_timeout)
             .finish()
     }
 }
@@ -346,6 +348,14 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// How long getting a database connection may take, including the first connect of
+    /// [`PostgresStoreBuilder::build`] (default 30 s): past it, the statement fails
+    /// with a store error instead of waiting.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
     /// Whether [`PostgresStoreBuilder::build`] brings the schema up to date (default
     /// on). Off, run [`PostgresStore::migrate`] from a deployment step instead.
     pub fn migrate(mut self, on: bool) -> Self {
@@ -377,11 +387,13 @@ impl PostgresStoreBuilder {
             .map_err(pg("read the database URL"))?;
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
             .connect_with(options.clone().application_name("lexoffice-login"))
             .await
             .map_err(pg("connect"))?;
         let lock_pool = PgPoolOptions::new()
             .max_connections(self.max_lock_connections)
+            .acquire_timeout(self.acquire_timeout)
             .connect_lazy_with(options.application_name("lexoffice-login refresh lock"));
         let store = PostgresStore {
             inner: Arc::new(Inner {
@@ -461,6 +473,7 @@ impl PostgresStore {
             max_connections: 10,
             max_lock_connections: 10,
             migrate: true,
+            acquire_timeout: Duration::from_secs(30),
         }
     }
 

@@ -46,7 +46,10 @@
 mod page;
 mod pending;
 #[cfg(feature = "postgres")]
-mod postgres;
+mod pending_postgres;
+mod sessions;
+#[cfg(feature = "postgres")]
+mod sessions_postgres;
 mod tenant;
 
 use std::collections::BTreeMap;
@@ -69,7 +72,13 @@ pub use pending::{
     DEFAULT_MAX_PENDING,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresPendingStore;
+pub use pending_postgres::PostgresPendingStore;
+pub use sessions::{
+    BrowserSession, MemorySessionStore, SessionDigest, SessionId, SessionLookup, SessionStore,
+    SessionStoreError, SessionTimeouts, SessionUser,
+};
+#[cfg(feature = "postgres")]
+pub use sessions_postgres::PostgresSessionStore;
 pub use tenant::{resolve_tenant, TenantError, TenantSource};
 
 /// How long a started login waits for its callback by default (10 minutes).
@@ -365,6 +374,7 @@ where
         connection,
         return_to,
         login,
+        ..
     } = pending;
     let Some(client) = app.providers.get(&provider) else {
         return page::error(

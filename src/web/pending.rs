@@ -59,6 +59,11 @@ pub struct PendingConnect {
     pub return_to: Option<String>,
     /// The started login.
     pub login: PendingLogin,
+    /// The SHA-256 digest (hex) of a cookie set on the browser that started the login,
+    /// when the app binds logins to their browser (the backend-for-frontend does): the
+    /// callback must come with that cookie.
+    #[serde(default)]
+    pub browser_binding: Option<String>,
 }
 
 impl PendingConnect {
@@ -74,7 +79,15 @@ impl PendingConnect {
             connection,
             return_to,
             login,
+            browser_binding: None,
         }
+    }
+
+    /// Binds the login to the browser holding the cookie whose SHA-256 digest (hex) is
+    /// `digest`.
+    pub fn bound_to_browser(mut self, digest: impl Into<String>) -> Self {
+        self.browser_binding = Some(digest.into());
+        self
     }
 }
 

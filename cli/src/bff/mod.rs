@@ -1,7 +1,8 @@
 //! `lexoffice-login bff`: a backend-for-frontend for single-page apps.
 //!
 //! The browser gets a session cookie and nothing else: the login (PKCE, state, nonce),
-//! the tokens and their refresh stay in this process. Routes:
+//! the tokens and their refresh stay on the server, in this process or, with
+//! `--session-store postgres`, in PostgreSQL for every replica ([`stores`]). Routes:
 //!
 //! | route | does |
 //! |---|---|
@@ -16,7 +17,7 @@
 //! `Sec-Fetch-Site: same-origin` without one) and `X-Requested-With: lexoffice-bff`;
 //! otherwise `403`.
 
-mod session;
+mod stores;
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -31,16 +32,19 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use lexoffice_login::connections::Connections;
 use lexoffice_login::providers::Provider;
-use lexoffice_login::ratelimit::{BudgetRate, LocalRateBudget, RateBudget};
-use lexoffice_login::store::{MemoryStore, StoreKey};
+use lexoffice_login::ratelimit::{BudgetRate, RateBudget};
+use lexoffice_login::store::StoreKey;
+use lexoffice_login::web::{
+    BrowserSession, PendingConnect, PendingStore, SessionId, SessionLookup, SessionStore,
+    SessionTimeouts, SessionUser, StateHash,
+};
 use lexoffice_login::Client;
 use serde_json::json;
-use tokio::time::Instant;
 
 use crate::args::{BffArgs, SessionStoreKind};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
-use session::{hash, random_secret, Lookup, Pending, PendingLogins, Session, Sessions, User};
+use stores::{digest_hex, random_secret, Built, Stores};
 
 /// The custom header every state-changing request must carry (a cross-site form cannot
 /// set it, and a cross-site `fetch` that sets it needs a CORS preflight that this server
@@ -54,6 +58,8 @@ pub const COOKIE_SECURE: &str = "__Host-lexoffice_bff";
 pub const COOKIE_LOOPBACK: &str = "lexoffice_bff";
 /// The largest request body proxied to the API.
 const MAX_BODY: usize = 2 * 1024 * 1024;
+/// How long a started login waits for its callback.
+const PENDING_TTL: Duration = Duration::from_secs(600);
 
 /// Request headers passed on to the API (nothing else: no Cookie, no Authorization,
 /// no Origin).
@@ -84,11 +90,11 @@ const DROP_RESPONSE: [&str; 11] = [
     "alt-svc",
 ];
 
-struct App {
+/// What every request needs: the settings of this server.
+struct Setup {
     client: Client,
-    connections: Connections<MemoryStore>,
-    sessions: Sessions,
-    pending: PendingLogins,
+    /// The provider's name (kept with each started login).
+    provider: String,
     env: String,
     api_base: Option<url::Url>,
     lexoffice_like: bool,
@@ -96,10 +102,18 @@ struct App {
     return_paths: Vec<String>,
     static_dir: Option<PathBuf>,
     secure: bool,
+}
+
+/// The server's state: its set-up and its stores.
+struct App<B: Stores> {
+    setup: Setup,
+    connections: Connections<B::Tokens>,
+    sessions: B::Sessions,
+    pending: B::Pending,
     budget: Option<Arc<dyn RateBudget>>,
 }
 
-impl App {
+impl Setup {
     fn cookie_name(&self) -> &'static str {
         if self.secure {
             COOKIE_SECURE
@@ -144,29 +158,6 @@ impl App {
             })
     }
 
-    /// The active session of this request, if any (expired ones end here).
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie(headers, self.cookie_name())?;
-        match self.sessions.touch(&id) {
-            Lookup::Active(s) => Some((id, s)),
-            Lookup::Expired(key) => {
-                self.forget(key);
-                None
-            }
-            Lookup::Unknown => None,
-        }
-    }
-
-    /// Removes a timed-out session's connection (revoking it) in the background.
-    fn forget(&self, key: StoreKey) {
-        let connections = self.connections.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connections.remove(&key).await {
-                tracing::info!(error = %e, "could not revoke a timed-out session's login");
-            }
-        });
-    }
-
     /// The CSRF check for state-changing requests.
     fn csrf(&self, method: &Method, headers: &HeaderMap) -> Option<Response> {
         if method == Method::GET || method == Method::HEAD {
@@ -198,15 +189,46 @@ impl App {
     }
 }
 
+impl<B: Stores> App<B> {
+    /// The active session of this request, if any (expired ones end here). `Err` when
+    /// the session store failed (the request is answered 503).
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<BrowserSession>, Response> {
+        let Some(id) = cookie(headers, self.setup.cookie_name()) else {
+            return Ok(None);
+        };
+        match self.sessions.touch(&SessionId::from_cookie(id)).await {
+            Ok(SessionLookup::Active(s)) => Ok(Some(s)),
+            Ok(SessionLookup::Expired(s)) => {
+                self.forget(s.connection);
+                Ok(None)
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(store_failed(&e)),
+        }
+    }
+
+    /// Removes a timed-out session's connection (revoking it) in the background.
+    fn forget(&self, key: StoreKey) {
+        let connections = self.connections.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connections.remove(&key).await {
+                tracing::info!(error = %e, "could not revoke a timed-out session's login");
+            }
+        });
+    }
+}
+
+/// The answer when a store failed (what failed is logged; the browser learns no more).
+fn store_failed(e: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "a store of the BFF failed");
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session store is not available; try again shortly",
+    )
+}
+
 /// `bff`: serves until Ctrl-C.
 pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
-    if args.session_store == SessionStoreKind::Postgres {
-        return Err(CliError::new(
-            Exit::Config,
-            "the PostgreSQL session store is not built into this version of `bff`",
-        )
-        .hint("use --session-store memory (one replica; sessions end when it stops)"));
-    }
     let timeout = |secs: f64, what: &str| {
         if secs.is_finite() && secs > 0.0 && secs <= 365.0 * 86_400.0 {
             Ok(Duration::from_secs_f64(secs))
@@ -219,6 +241,8 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
     };
     let idle = timeout(args.idle_timeout, "idle-timeout")?;
     let absolute = timeout(args.absolute_timeout, "absolute-timeout")?;
+    let timeouts = SessionTimeouts::new(idle, absolute)
+        .ok_or_else(|| CliError::new(Exit::Usage, "the session timeouts must be above 0"))?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -267,16 +291,11 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
             .preset()
             .and_then(|p| p.api.as_ref())
             .and_then(BudgetRate::for_api),
-    };
-    let budget: Option<Arc<dyn RateBudget>> = match rate {
-        None => None,
-        Some(rate) => Some(Arc::new(
-            rate.and_then(LocalRateBudget::new)
-                .map_err(|e| CliError::new(Exit::Usage, format!("--rate-limit: {e}")))?,
-        )),
-    };
+    }
+    .transpose()
+    .map_err(|e| CliError::new(Exit::Usage, format!("--rate-limit: {e}")))?;
+    let provider_name = provider.map_or("default", |p| p.name()).to_owned();
     let client = ctx.client(settings).await?;
-    let connections = Connections::new(MemoryStore::new()).with_client(client.clone());
 
     let mut allowed_origins: Vec<String> = args
         .allowed_origins
@@ -297,11 +316,9 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
             format!("--return-path {bad:?} is not a path of this app (it must start with one /)"),
         ));
     }
-    let app = Arc::new(App {
-        client,
-        connections,
-        sessions: Sessions::new(idle, absolute),
-        pending: PendingLogins::default(),
+    let setup = Setup {
+        client: client.clone(),
+        provider: provider_name,
         env: ctx.env.clone(),
         api_base,
         lexoffice_like,
@@ -309,25 +326,70 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
         return_paths,
         static_dir: args.static_dir.clone(),
         secure,
-        budget,
-    });
+    };
+    let banner =
+        format!("listening on http://{addr}\npublic URL {origin} (redirect URI {redirect})");
+    match args.session_store {
+        SessionStoreKind::Memory => {
+            let built = stores::in_memory(&client, timeouts, rate)?;
+            serve(listener, setup, built, idle, &banner).await
+        }
+        SessionStoreKind::Postgres => {
+            let Some(url) = args
+                .database_url
+                .as_deref()
+                .filter(|u| !u.trim().is_empty())
+            else {
+                return Err(CliError::new(
+                    Exit::Usage,
+                    "--session-store postgres needs --database-url (or DATABASE_URL)",
+                ));
+            };
+            let built = stores::in_postgres(
+                &client,
+                url,
+                Duration::from_secs(args.database_timeout),
+                timeouts,
+                rate,
+            )
+            .await?;
+            serve(listener, setup, built, idle, &banner).await
+        }
+    }
+}
 
-    // Timed-out sessions' logins are revoked even if their browser never comes back.
+/// Serves `setup` with the stores `built` until Ctrl-C; sweeps timed-out sessions.
+async fn serve<B: Stores>(
+    listener: tokio::net::TcpListener,
+    setup: Setup,
+    built: Built<B>,
+    idle: Duration,
+    banner: &str,
+) -> Result<(), CliError> {
+    let app = Arc::new(App::<B> {
+        setup,
+        connections: built.connections,
+        sessions: built.sessions,
+        pending: built.pending,
+        budget: built.budget,
+    });
+    // Timed-out sessions' logins are revoked even if their browser never comes back
+    // (with several replicas, each timed-out session is handed to one of them).
     let sweeper = {
         let app = app.clone();
         let every = (idle / 2).clamp(Duration::from_millis(250), Duration::from_secs(60));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                for key in app.sessions.sweep() {
-                    app.forget(key);
+                match app.sessions.sweep().await {
+                    Ok(gone) => gone.into_iter().for_each(|s| app.forget(s.connection)),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep timed-out sessions"),
                 }
             }
         })
     };
 
-    crate::outln!("listening on http://{addr}")?;
-    crate::outln!("public URL {origin} (redirect URI {redirect})")?;
+    crate::outln!("{banner}")?;
     let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -337,15 +399,15 @@ pub async fn run(ctx: &Ctx, args: &BffArgs) -> Result<(), CliError> {
     served.map_err(|e| CliError::new(Exit::Error, format!("the server failed: {e}")))
 }
 
-fn router(app: Arc<App>) -> Router {
+fn router<B: Stores>(app: Arc<App<B>>) -> Router {
     Router::new()
-        .route("/auth/login", get(login))
-        .route("/auth/callback", get(callback))
-        .route("/auth/session", get(session_info))
-        .route("/auth/logout", post(logout))
-        .route("/api", any(api))
-        .route("/api/{*rest}", any(api))
-        .fallback(static_file)
+        .route("/auth/login", get(login::<B>))
+        .route("/auth/callback", get(callback::<B>))
+        .route("/auth/session", get(session_info::<B>))
+        .route("/auth/logout", post(logout::<B>))
+        .route("/api", any(api::<B>))
+        .route("/api/{*rest}", any(api::<B>))
+        .fallback(static_file::<B>)
         .with_state(app)
 }
 
@@ -407,7 +469,8 @@ fn see_other(location: &str) -> Response {
 }
 
 /// `GET /auth/login?return=/path`.
-async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+async fn login<B: Stores>(State(app): State<Arc<App<B>>>, RawQuery(query): RawQuery) -> Response {
+    let setup = &app.setup;
     let mut return_to = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "return" {
@@ -418,14 +481,14 @@ async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
         }
     }
     let return_to = return_to.unwrap_or_else(|| "/".to_owned());
-    if !app.return_allowed(&return_to) {
+    if !setup.return_allowed(&return_to) {
         tracing::info!("refused a login whose return target is not an allowed app path");
         return refuse(
             StatusCode::BAD_REQUEST,
             "the return target is not an allowed path of this app",
         );
     }
-    let (url, login) = match app.client.authorize() {
+    let (url, login) = match setup.client.authorize() {
         Ok(started) => started,
         Err(e) => {
             tracing::warn!(error = %e, "could not start a login");
@@ -446,37 +509,46 @@ async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
         );
     };
     // Binds the login to this browser: the callback must come with this cookie.
-    let binding = random_secret();
-    let pending = Pending {
-        login,
-        return_to,
-        binding: hash(&binding),
-        created: Instant::now(),
+    let binding = match random_secret() {
+        Ok(b) => b,
+        Err(_) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the login could not be started",
+            )
+        }
     };
-    if !app.pending.put(&state, pending) {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many logins are under way",
-        );
+    let pending = PendingConnect::new(setup.provider.clone(), None, Some(return_to), login)
+        .bound_to_browser(digest_hex(&binding));
+    match app
+        .pending
+        .put(StateHash::of(&state), pending, PENDING_TTL)
+        .await
+    {
+        Ok(()) => {}
+        Err(lexoffice_login::web::PendingStoreError::Full) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many logins are under way",
+            )
+        }
+        Err(e) => return store_failed(&e),
     }
     let mut resp = see_other(url.as_str());
     resp.headers_mut().append(
         header::SET_COOKIE,
-        app.cookie(
-            app.binding_name(),
-            &binding,
-            Some(session::PENDING_TTL.as_secs()),
-        ),
+        setup.cookie(setup.binding_name(), &binding, Some(PENDING_TTL.as_secs())),
     );
     resp
 }
 
 /// `GET /auth/callback`.
-async fn callback(
-    State(app): State<Arc<App>>,
+async fn callback<B: Stores>(
+    State(app): State<Arc<App<B>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let setup = &app.setup;
     let query = query.unwrap_or_default();
     let states: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(k, _)| k == "state")
@@ -485,14 +557,25 @@ async fn callback(
     let [state] = states.as_slice() else {
         return refuse(StatusCode::BAD_REQUEST, "no valid login answer");
     };
-    let Some(pending) = app.pending.take(state) else {
-        tracing::info!("callback with an unknown, expired or used state refused");
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "this login is unknown, has expired or was already used; log in again",
-        );
+    let pending = match app.pending.take(&StateHash::of(state)).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            tracing::info!("callback with an unknown, expired or used state refused");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "this login is unknown, has expired or was already used; log in again",
+            );
+        }
+        Err(e) => return store_failed(&e),
     };
-    let bound = cookie(&headers, app.binding_name()).is_some_and(|b| hash(&b) == pending.binding);
+    let bound = match (
+        cookie(&headers, setup.binding_name()),
+        &pending.browser_binding,
+    ) {
+        // Digests of a 256-bit secret: comparing them leaks nothing usable.
+        (Some(b), Some(expected)) => digest_hex(&b) == *expected,
+        _ => false,
+    };
     if !bound {
         tracing::info!("callback from a browser that did not start the login refused");
         return refuse(
@@ -500,7 +583,8 @@ async fn callback(
             "this login was started in another browser; log in again",
         );
     }
-    let tokens = match app.client.complete(pending.login, &query).await {
+    let return_to = pending.return_to.unwrap_or_else(|| "/".to_owned());
+    let tokens = match setup.client.complete(pending.login, &query).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "login failed");
@@ -508,22 +592,30 @@ async fn callback(
         }
     };
     let claims = tokens.id_token_claims.as_ref();
-    let mut user = User {
-        sub: claims.map(|c| c.subject().to_owned()),
-        name: claims.and_then(|c| c.string("name")).map(str::to_owned),
-        email: claims.and_then(|c| c.string("email")).map(str::to_owned),
-    };
-    let tenant = tenant(&app, tokens.access_token.secret()).await;
+    let mut user = SessionUser::new(
+        claims.map(|c| c.subject().to_owned()),
+        claims.and_then(|c| c.string("name")).map(str::to_owned),
+        claims.and_then(|c| c.string("email")).map(str::to_owned),
+    );
+    let tenant = tenant(setup, tokens.access_token.secret()).await;
     if user.sub.is_none() {
         user.sub = tenant.clone();
     }
     // A new session at every login (the old one, if any, ends).
-    if let Some(old) = cookie(&headers, app.cookie_name()) {
-        if let Some(s) = app.sessions.remove(&old) {
-            app.forget(s.key);
+    if let Some(old) = cookie(&headers, setup.cookie_name()) {
+        match app.sessions.remove(&SessionId::from_cookie(old)).await {
+            Ok(Some(s)) => app.forget(s.connection),
+            Ok(None) => {}
+            Err(e) => return store_failed(&e),
         }
     }
-    let key = StoreKey::new(app.env.clone(), format!("bff-{}", random_secret()));
+    let Ok(name) = random_secret() else {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the login could not be kept",
+        );
+    };
+    let key = StoreKey::new(setup.env.clone(), format!("bff-{name}"));
     if let Err(e) = app.connections.save(&key, &tokens).await {
         tracing::warn!(error = %e, "could not keep a login");
         return refuse(
@@ -531,29 +623,33 @@ async fn callback(
             "the login could not be kept",
         );
     }
-    let now = Instant::now();
-    let id = app.sessions.create(Session {
-        key,
-        user,
-        tenant,
-        scopes: tokens
-            .scopes
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
-        created: now,
-        last_seen: now,
-    });
+    let scopes = tokens
+        .scopes
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let session = BrowserSession::new(key.clone(), user, tenant, scopes);
+    let id = match app.sessions.create(session).await {
+        Ok(id) => id,
+        Err(e) => {
+            // No session points at the login: end it rather than leave it stored.
+            app.forget(key);
+            return store_failed(&e);
+        }
+    };
     tracing::info!("session started");
-    let mut resp = see_other(&pending.return_to);
+    let mut resp = see_other(&return_to);
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, app.cookie(app.cookie_name(), &id, None));
-    h.append(header::SET_COOKIE, app.clear_cookie(app.binding_name()));
+    h.append(
+        header::SET_COOKIE,
+        setup.cookie(setup.cookie_name(), id.secret(), None),
+    );
+    h.append(header::SET_COOKIE, setup.clear_cookie(setup.binding_name()));
     resp
 }
 
 /// The organisation of a lexoffice login (`organizationId` of `/v1/profile`).
-async fn tenant(app: &App, token: &str) -> Option<String> {
+async fn tenant(app: &Setup, token: &str) -> Option<String> {
     if !app.lexoffice_like {
         return None;
     }
@@ -576,24 +672,36 @@ async fn tenant(app: &App, token: &str) -> Option<String> {
 }
 
 /// `GET /auth/session`.
-async fn session_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    match app.session(&headers) {
-        Some((_, s)) => no_store(
+async fn session_info<B: Stores>(State(app): State<Arc<App<B>>>, headers: HeaderMap) -> Response {
+    match app.session(&headers).await {
+        Ok(Some(s)) => no_store(
             Json(json!({ "user": s.user, "tenant": s.tenant, "scopes": s.scopes })).into_response(),
         ),
-        None => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
+        Ok(None) => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
+        Err(failed) => failed,
     }
 }
 
 /// `POST /auth/logout`.
-async fn logout(State(app): State<Arc<App>>, method: Method, headers: HeaderMap) -> Response {
-    if let Some(refused) = app.csrf(&method, &headers) {
+async fn logout<B: Stores>(
+    State(app): State<Arc<App<B>>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let setup = &app.setup;
+    if let Some(refused) = setup.csrf(&method, &headers) {
         return refused;
     }
-    let ended = cookie(&headers, app.cookie_name()).and_then(|id| app.sessions.remove(&id));
+    let ended = match cookie(&headers, setup.cookie_name()) {
+        None => None,
+        Some(id) => match app.sessions.remove(&SessionId::from_cookie(id)).await {
+            Ok(s) => s,
+            Err(e) => return store_failed(&e),
+        },
+    };
     let mut resp = match ended {
         None => no_store(StatusCode::NO_CONTENT.into_response()),
-        Some(s) => match app.connections.remove(&s.key).await {
+        Some(s) => match app.connections.remove(&s.connection).await {
             Ok(()) => {
                 tracing::info!("logged out");
                 no_store(StatusCode::NO_CONTENT.into_response())
@@ -608,25 +716,28 @@ async fn logout(State(app): State<Arc<App>>, method: Method, headers: HeaderMap)
         },
     };
     resp.headers_mut()
-        .append(header::SET_COOKIE, app.clear_cookie(app.cookie_name()));
+        .append(header::SET_COOKIE, setup.clear_cookie(setup.cookie_name()));
     resp
 }
 
 /// `/api/*`: the provider's API with the session's bearer token.
-async fn api(
-    State(app): State<Arc<App>>,
+async fn api<B: Stores>(
+    State(app): State<Arc<App<B>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = app.csrf(&method, &headers) {
+    let setup = &app.setup;
+    if let Some(refused) = setup.csrf(&method, &headers) {
         return refused;
     }
-    let Some((_, session)) = app.session(&headers) else {
-        return refuse(StatusCode::UNAUTHORIZED, "not logged in");
+    let session = match app.session(&headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "not logged in"),
+        Err(failed) => return failed,
     };
-    let Some(base) = &app.api_base else {
+    let Some(base) = &setup.api_base else {
         return refuse(StatusCode::NOT_FOUND, "no API is configured");
     };
     if body.len() > MAX_BODY {
@@ -647,17 +758,17 @@ async fn api(
     if !inside {
         return refuse(StatusCode::NOT_FOUND, "not a path of the API");
     }
-    let extra = app
+    let extra = setup
         .client
         .api_headers(session.tenant.as_deref())
         .unwrap_or_default();
     let budget_key = session
         .tenant
         .clone()
-        .unwrap_or_else(|| session.key.profile.clone());
+        .unwrap_or_else(|| session.connection.profile.clone());
     let send = |token: String| {
         let budget_key = budget_key.clone();
-        let mut req = app
+        let mut req = setup
             .client
             .http_client()
             .request(method.clone(), target.clone())
@@ -694,7 +805,7 @@ async fn api(
             Ok::<_, reqwest::Error>(resp)
         }
     };
-    let token = match app.connections.access_token(&session.key).await {
+    let token = match app.connections.access_token(&session.connection).await {
         Ok(t) => t,
         Err(e) => return token_error(e),
     };
@@ -707,7 +818,7 @@ async fn api(
     };
     if upstream.status() == reqwest::StatusCode::UNAUTHORIZED {
         // The API refused the token before its time: refresh once and try again.
-        let token = match app.connections.force_refresh(&session.key).await {
+        let token = match app.connections.force_refresh(&session.connection).await {
             Ok(t) => t,
             Err(e) => return token_error(e),
         };
@@ -756,8 +867,12 @@ fn token_error(e: lexoffice_login::connections::ConnectionError) -> Response {
 
 /// The app's files (`--static`); `index.html` for `/` and for unknown paths without an
 /// extension (the app's own routes).
-async fn static_file(State(app): State<Arc<App>>, method: Method, uri: Uri) -> Response {
-    let Some(dir) = &app.static_dir else {
+async fn static_file<B: Stores>(
+    State(app): State<Arc<App<B>>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let Some(dir) = &app.setup.static_dir else {
         return refuse(StatusCode::NOT_FOUND, "not found");
     };
     if method != Method::GET && method != Method::HEAD {

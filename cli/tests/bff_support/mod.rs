@@ -110,6 +110,26 @@ pub struct Options {
     /// For the latency benchmark: no rate limit at the sandbox's /v1, and the BFF's API
     /// calls go straight to the sandbox (not through the relay).
     pub bench: bool,
+    /// `--session-store postgres --database-url URL` (with a store key).
+    pub database_url: Option<String>,
+    /// `--public-url` (several replicas behind one address).
+    pub public_url: Option<String>,
+}
+
+/// The key the BFF's PostgreSQL stores are sealed with in the tests.
+pub const STORE_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// One running `lexoffice-login bff`.
+pub struct Bff {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Bff {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
 }
 
 impl World {
@@ -143,68 +163,7 @@ impl World {
         let relay = format!("http://{addr}");
 
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("bff")
-            .args(["--listen", "127.0.0.1:0", "--api-base"])
-            .arg(if opts.bench {
-                sandbox.url("/v1").to_string()
-            } else {
-                format!("{relay}/v1")
-            })
-            .args(&opts.args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("LEXOFFICE_LOGIN_STORE_DIR", dir.path().join("store"))
-            .env("LEXOFFICE_LOGIN_ISSUER", sandbox.issuer())
-            .env("LEXOFFICE_LOGIN_CLIENT_ID", CLIENT_ID)
-            .env("LEXOFFICE_LOGIN_CLIENT_SECRET", CLIENT_SECRET)
-            .env("LEXOFFICE_LOGIN_DISCOVERY", "false")
-            .env(
-                "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
-                sandbox.url("/oauth2/authorize").as_str(),
-            )
-            .env(
-                "LEXOFFICE_LOGIN_ENDPOINTS__TOKEN",
-                format!("{relay}/oauth2/token"),
-            )
-            .env(
-                "LEXOFFICE_LOGIN_ENDPOINTS__REVOCATION",
-                sandbox.url("/oauth2/revoke").as_str(),
-            )
-            .env(
-                "LEXOFFICE_LOGIN_ENDPOINTS__JWKS",
-                sandbox.url("/oauth2/jwks").as_str(),
-            )
-            .env(
-                "LEXOFFICE_LOGIN_SCOPES",
-                "openid profile email offline_access profile.read",
-            )
-            .env("RUST_LOG", "lexoffice_login=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut bff = cmd.spawn().expect("spawn lexoffice-login bff");
-        let mut out = BufReader::new(bff.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
-            .await
-            .expect("the BFF starts in time")
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the BFF printed {line:?}"))
-            .to_owned();
-        // Keep reading stdout so that the process never blocks on a full pipe.
-        tokio::spawn(async move {
-            let mut sink = String::new();
-            while out.read_line(&mut sink).await.unwrap_or(0) > 0 {
-                sink.clear();
-            }
-        });
+        let Bff { child: bff, base } = spawn_bff(&sandbox, &relay, dir.path(), &opts).await;
         World {
             sandbox,
             relay,
@@ -215,6 +174,11 @@ impl World {
         }
     }
 
+    /// Another `bff` on the same sandbox (a replica, or a restart), with `opts`.
+    pub async fn replica(&self, opts: &Options) -> Bff {
+        spawn_bff(&self.sandbox, &self.relay, self._dir.path(), opts).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -222,4 +186,86 @@ impl World {
     pub fn tokens(&self) -> Vec<String> {
         self.recorded.lock().unwrap().tokens.clone()
     }
+}
+
+/// Starts `lexoffice-login bff` in front of `sandbox` (its token endpoint and API through
+/// `relay`), with its files in `dir`; returns when it listens.
+async fn spawn_bff(sandbox: &Sandbox, relay: &str, dir: &std::path::Path, opts: &Options) -> Bff {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("bff")
+        .args(["--listen", "127.0.0.1:0", "--api-base"])
+        .arg(if opts.bench {
+            sandbox.url("/v1").to_string()
+        } else {
+            format!("{relay}/v1")
+        })
+        .args(&opts.args)
+        .args(
+            opts.public_url
+                .iter()
+                .flat_map(|u| ["--public-url".to_owned(), u.clone()]),
+        )
+        .args(opts.database_url.iter().flat_map(|u| {
+            [
+                "--session-store".to_owned(),
+                "postgres".to_owned(),
+                "--database-url".to_owned(),
+                u.clone(),
+            ]
+        }))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("LEXOFFICE_LOGIN_STORE_DIR", dir.join("store"))
+        .env("LEXOFFICE_LOGIN_ISSUER", sandbox.issuer())
+        .env("LEXOFFICE_LOGIN_CLIENT_ID", CLIENT_ID)
+        .env("LEXOFFICE_LOGIN_CLIENT_SECRET", CLIENT_SECRET)
+        .env("LEXOFFICE_LOGIN_DISCOVERY", "false")
+        .env(
+            "LEXOFFICE_LOGIN_ENDPOINTS__AUTHORIZATION",
+            sandbox.url("/oauth2/authorize").as_str(),
+        )
+        .env(
+            "LEXOFFICE_LOGIN_ENDPOINTS__TOKEN",
+            format!("{relay}/oauth2/token"),
+        )
+        .env(
+            "LEXOFFICE_LOGIN_ENDPOINTS__REVOCATION",
+            sandbox.url("/oauth2/revoke").as_str(),
+        )
+        .env(
+            "LEXOFFICE_LOGIN_ENDPOINTS__JWKS",
+            sandbox.url("/oauth2/jwks").as_str(),
+        )
+        .env(
+            "LEXOFFICE_LOGIN_SCOPES",
+            "openid profile email offline_access profile.read",
+        )
+        .env("LEXOFFICE_LOGIN_STORE_KEY", STORE_KEY)
+        .env("RUST_LOG", "lexoffice_login=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut bff = cmd.spawn().expect("spawn lexoffice-login bff");
+    let mut out = BufReader::new(bff.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
+        .await
+        .expect("the BFF starts in time")
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the BFF printed {line:?}"))
+        .to_owned();
+    // Keep reading stdout so that the process never blocks on a full pipe.
+    tokio::spawn(async move {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).await.unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    Bff { child: bff, base }
 }

@@ -83,6 +83,23 @@ CREATE TABLE lexoffice_login_pending (
 CREATE INDEX lexoffice_login_pending_expires ON lexoffice_login_pending (expires_at);
 "#,
     },
+    Migration {
+        version: 4,
+        description: "browser sessions of the backend-for-frontend",
+        sql: r#"
+-- A browser session (web::PostgresSessionStore): keyed by the SHA-256 of its id (the id,
+-- the cookie's value, is never stored), sealed by the store's key (who logged in and
+-- which connection holds the tokens; never a token). Times are the app's clock.
+CREATE TABLE lexoffice_login_sessions (
+    id_hash    bytea       PRIMARY KEY,
+    sealed     bytea       NOT NULL,
+    created_at timestamptz NOT NULL,
+    last_seen  timestamptz NOT NULL
+);
+CREATE INDEX lexoffice_login_sessions_last_seen ON lexoffice_login_sessions (last_seen);
+CREATE INDEX lexoffice_login_sessions_created ON lexoffice_login_sessions (created_at);
+"#,
+    },
 ];
 
 #[cfg(test)]
