@@ -459,3 +459,44 @@ async fn event_subscriptions_are_managed_through_the_api_client_and_deliver() {
     assert_eq!(err.status(), Some(404));
     assert!(api.delete_event_subscription("../profile").await.is_err());
 }
+
+/// The built-in production key: the one documented (its fingerprint is the SHA-256 of
+/// the PEM's DER), RSA-4096, and deliveries signed by the sandbox's key are refused by it.
+#[tokio::test]
+async fn the_production_verifier_uses_lexoffices_published_key() {
+    use base64::Engine as _;
+    use lexoffice_login::webhooks::{LEXOFFICE_PUBLIC_KEY_PEM, LEXOFFICE_PUBLIC_KEY_SHA256};
+    use sha2::Digest as _;
+    let b64: String = LEXOFFICE_PUBLIC_KEY_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let fingerprint: String = sha2::Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(fingerprint, LEXOFFICE_PUBLIC_KEY_SHA256);
+
+    let production = LexofficeVerifier::production().unwrap();
+    assert!(
+        format!("{production:?}").contains("key_bits: 4096"),
+        "{production:?}"
+    );
+    let sandbox = sandbox().await;
+    let body = event("r-prod").body();
+    let sig = sandbox.sign_lexoffice_webhook(&body).unwrap();
+    assert!(
+        LexofficeVerifier::new(&sandbox.webhook_public_key_pem().unwrap())
+            .unwrap()
+            .verify_signature(Some(&sig), &body)
+            .is_ok(),
+        "positive control: the sandbox's own key accepts it"
+    );
+    assert!(matches!(
+        production.verify_signature(Some(&sig), &body),
+        Err(WebhookError::BadSignature | WebhookError::MalformedSignature)
+    ));
+}

@@ -98,6 +98,19 @@ impl LexofficeVerifier {
         })
     }
 
+    /// A verifier for lexoffice's production deliveries: [`Self::new`] with lexoffice's
+    /// published key, [`LEXOFFICE_PUBLIC_KEY_PEM`](super::LEXOFFICE_PUBLIC_KEY_PEM) (see
+    /// its module for where it comes from and how to check it).
+    ///
+    /// ```
+    /// use lexoffice_login::webhooks::LexofficeVerifier;
+    /// let verifier = LexofficeVerifier::production().unwrap();
+    /// assert!(format!("{verifier:?}").contains("4096"));
+    /// ```
+    pub fn production() -> Result<Self, WebhookError> {
+        Self::new(super::LEXOFFICE_PUBLIC_KEY_PEM)
+    }
+
     /// The largest body accepted, in bytes (checked before the signature).
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;

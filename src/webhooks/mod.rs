@@ -37,12 +37,14 @@
 #[cfg(feature = "axum")]
 mod extract;
 mod lexoffice;
+mod lexoffice_key;
 mod replay;
 mod xero;
 
 #[cfg(feature = "axum")]
 pub use extract::{VerifiedLexofficeEvent, VerifiedXeroEvents};
 pub use lexoffice::{LexofficeEvent, LexofficeVerifier};
+pub use lexoffice_key::{LEXOFFICE_PUBLIC_KEY_PEM, LEXOFFICE_PUBLIC_KEY_SHA256};
 pub use replay::{MemoryReplayGuard, ReplayFuture, ReplayGuard};
 pub use xero::{XeroEvent, XeroPayload, XeroVerifier};
 
