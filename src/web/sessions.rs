@@ -378,7 +378,6 @@ impl SessionStore for MemorySessionStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::FixedClock;
 
     fn session(n: u32) -> BrowserSession {
         BrowserSession::new(
@@ -387,10 +386,6 @@ mod tests {
             None,
             vec![],
         )
-    }
-
-    fn timeouts(idle: u64, absolute: u64) -> SessionTimeouts {
-        SessionTimeouts::new(Duration::from_secs(idle), Duration::from_secs(absolute)).unwrap()
     }
 
     #[tokio::test]
@@ -409,41 +404,5 @@ mod tests {
                 .unwrap(),
             SessionLookup::Unknown
         );
-    }
-
-    #[tokio::test]
-    async fn idle_and_absolute_timeouts_by_the_injected_clock() {
-        let clock = FixedClock::at_now();
-        let store = MemorySessionStore::new(timeouts(60, 200)).with_clock(clock.clone());
-        let id = store.create(session(1)).await.unwrap();
-        // Active every 50 s: alive past the idle timeout, ended by the absolute one.
-        for _ in 0..3 {
-            clock.advance(Duration::from_secs(50));
-            assert!(matches!(
-                store.touch(&id).await.unwrap(),
-                SessionLookup::Active(_)
-            ));
-        }
-        clock.advance(Duration::from_secs(50));
-        assert_eq!(
-            store.touch(&id).await.unwrap(),
-            SessionLookup::Expired(session(1)),
-            "absolute"
-        );
-        assert_eq!(store.touch(&id).await.unwrap(), SessionLookup::Unknown);
-
-        let idle = store.create(session(2)).await.unwrap();
-        let busy = store.create(session(3)).await.unwrap();
-        clock.advance(Duration::from_secs(59));
-        assert!(matches!(
-            store.touch(&busy).await.unwrap(),
-            SessionLookup::Active(_)
-        ));
-        clock.advance(Duration::from_secs(1));
-        assert_eq!(store.sweep().await.unwrap(), vec![session(2)], "idle");
-        assert_eq!(store.touch(&idle).await.unwrap(), SessionLookup::Unknown);
-        assert_eq!(store.len(), 1);
-        assert_eq!(store.remove(&busy).await.unwrap(), Some(session(3)));
-        assert!(store.is_empty());
     }
 }
