@@ -5,15 +5,15 @@
 //! Generating RSA keys at run time is too slow in debug builds. ES256 keys are generated
 //! at run time.
 //!
-//! Signing uses `ring` directly rather than jsonwebtoken's pure-Rust back end: the RS256
-//! signature bounds the token endpoint's throughput, and the `rsa` crate took most of the
-//! ~1.3 ms a refresh cost, where ring needs about 430 µs of CPU on the project's
-//! benchmark machine (BENCHMARKS.md). ring is already in the tree (rustls, with
-//! the `alloc` feature that RSA signing needs), so this adds no crate to anyone's build.
-//! jsonwebtoken's `aws_lc_rs` back end was not an option: Cargo unifies features across
-//! the workspace, so enabling it for the sandbox would switch the library's verification
-//! to aws-lc-rs as well and add its C build to every workspace build. The tokens are the
-//! same as jsonwebtoken made them: same header JSON, same claims JSON, and RS256
+//! Signing uses `aws-lc-rs` directly rather than jsonwebtoken's pure-Rust back end: the
+//! RS256 signature bounds the token endpoint's throughput. The `rsa` crate took most of
+//! the ~1.3 ms a refresh cost; ring (used here before) needs about 420 µs of CPU per
+//! RSA-2048 signature on the project's benchmark machine, aws-lc-rs about 206 µs
+//! (BENCHMARKS.md). ES256 costs about the same in both (~12 µs); one back end for all
+//! the sandbox's signatures (the webhook ones too). jsonwebtoken's `aws_lc_rs` back end
+//! was not an option: Cargo unifies features across the workspace, so enabling it for
+//! the sandbox would switch the library's verification to aws-lc-rs as well. The tokens
+//! are the same as jsonwebtoken made them: same header JSON, same claims JSON, and RS256
 //! (PKCS #1 v1.5) signatures are deterministic.
 //!
 //! Everything that does not change per token is done once per key: the key is parsed
@@ -22,6 +22,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
 use axum::body::Bytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -30,11 +34,8 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, RSAKeyParameters, RSAKeyType,
 };
 use jsonwebtoken::{Algorithm, Header};
-use ring::rand::SystemRandom;
-use ring::signature::{
-    EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents,
-    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
-};
+use rsa::pkcs1::DecodeRsaPublicKey as _;
+use rsa::traits::PublicKeyParts as _;
 use serde::Serialize;
 
 use super::SandboxError;
@@ -46,7 +47,7 @@ const RSA_TEST_KEYS: [&str; 3] = [
     include_str!("keys/rsa-test-key-3.pem"),
 ];
 
-/// The test keys, parsed once per process (PEM to PKCS #8 DER to ring's key): rotations
+/// The test keys, parsed once per process (PEM to PKCS #8 DER to aws-lc-rs's key): rotations
 /// and every sandbox in a test binary share them.
 fn rsa_test_key(index: usize) -> Result<Arc<RsaKeyPair>, SandboxError> {
     static PARSED: [OnceLock<Result<Arc<RsaKeyPair>, String>>; 3] =
@@ -93,7 +94,7 @@ impl SigningKey {
         let rng = rng();
         let signature = match &self.signer {
             Signer::Rsa(key) => {
-                let mut sig = vec![0u8; key.public().modulus_len()];
+                let mut sig = vec![0u8; key.public_modulus_len()];
                 key.sign(&RSA_PKCS1_SHA256, rng, jwt.as_bytes(), &mut sig)
                     .map_err(|e| SandboxError::Key(e.to_string()))?;
                 sig
@@ -178,21 +179,20 @@ fn make_key(alg: Algorithm, generation: u32, tag: &str) -> Result<SigningKey, Sa
     let (signer, params, key_algorithm) = match alg {
         Algorithm::RS256 => {
             let key = rsa_test_key((generation as usize) % RSA_TEST_KEYS.len())?;
-            // Big-endian, without leading zeros.
-            let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+            // aws-lc-rs gives the public key as a PKCS #1 `RSAPublicKey`; the JWK wants
+            // n and e big-endian, without leading zeros.
+            let public = rsa::RsaPublicKey::from_pkcs1_der(key.public_key().as_ref())
+                .map_err(|e| SandboxError::Key(format!("RSA public key: {e}")))?;
             let params = AlgorithmParameters::RSA(RSAKeyParameters {
                 key_type: RSAKeyType::RSA,
-                n: URL_SAFE_NO_PAD.encode(public.n),
-                e: URL_SAFE_NO_PAD.encode(public.e),
+                n: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+                e: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
             });
             (Signer::Rsa(key), params, KeyAlgorithm::RS256)
         }
         Algorithm::ES256 => {
             let alg = &ECDSA_P256_SHA256_FIXED_SIGNING;
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, rng())
-                .map_err(|e| SandboxError::Key(e.to_string()))?;
-            let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng())
-                .map_err(|e| SandboxError::Key(e.to_string()))?;
+            let key = EcdsaKeyPair::generate(alg).map_err(|e| SandboxError::Key(e.to_string()))?;
             // Uncompressed point: 0x04 || x || y.
             let point = key.public_key().as_ref();
             let params = AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
@@ -248,7 +248,7 @@ mod tests {
         iat: i64,
     }
 
-    /// The ring signer makes exactly the token and the JWK jsonwebtoken made before.
+    /// The aws-lc-rs signer makes exactly the token and the JWK jsonwebtoken made before.
     #[test]
     fn rs256_tokens_and_jwks_match_jsonwebtoken() {
         for generation in 0..3u32 {

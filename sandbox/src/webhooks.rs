@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA512};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,9 +21,6 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Offset as _;
-use ring::hmac;
-use ring::rand::SystemRandom;
-use ring::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA512};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -107,7 +107,7 @@ fn hub(shared: &Arc<Shared>) -> Result<Arc<Hub>, SandboxError> {
     Ok(hub)
 }
 
-/// Writes a PKCS #1 `RSAPublicKey` (ring's public key bytes) as SubjectPublicKeyInfo
+/// Writes a PKCS #1 `RSAPublicKey` (aws-lc-rs's public key bytes) as SubjectPublicKeyInfo
 /// `BEGIN PUBLIC KEY` PEM, the form lexoffice publishes its key in.
 fn spki_pem(pkcs1: &[u8]) -> Result<String, SandboxError> {
     use rsa::pkcs1::DecodeRsaPublicKey as _;
@@ -119,7 +119,7 @@ fn spki_pem(pkcs1: &[u8]) -> Result<String, SandboxError> {
 
 impl Hub {
     fn sign_lexoffice(&self, body: &[u8]) -> Result<String, SandboxError> {
-        let mut sig = vec![0u8; self.signer.public().modulus_len()];
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
         self.signer
             .sign(&RSA_PKCS1_SHA512, &SystemRandom::new(), body, &mut sig)
             .map_err(|e| SandboxError::Key(format!("webhook signature: {e}")))?;
