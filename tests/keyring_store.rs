@@ -176,9 +176,9 @@ async fn the_file_lock_times_out_like_the_file_store() {
         .write(true)
         .open(&lock_file)
         .unwrap();
-    fs4::FileExt::lock(&f).unwrap();
+    f.lock().unwrap();
     let err = store.lock_refresh(&key).await.unwrap_err();
     assert!(matches!(err, StoreError::LockTimeout { .. }), "{err}");
-    fs4::FileExt::unlock(&f).unwrap();
+    f.unlock().unwrap();
     let _ok = store.lock_refresh(&key).await.unwrap();
 }

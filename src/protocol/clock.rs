@@ -85,6 +85,7 @@ pub(crate) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 }
 
 /// `now - d`, saturating at the start of time.
+#[cfg(feature = "axum")]
 pub(crate) fn sub(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
         .ok()

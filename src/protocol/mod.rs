@@ -12,9 +12,9 @@ mod text;
 mod url_rules;
 
 pub use client_auth::ClientAuthMethod;
-pub(crate) use clock::{
-    add as time_add, sub as time_sub, system as system_clock, within, SharedClock,
-};
+#[cfg(feature = "axum")]
+pub(crate) use clock::sub as time_sub;
+pub(crate) use clock::{add as time_add, system as system_clock, within, SharedClock};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use endpoint::{
     ApiBaseUrl, AuthUrl, DeviceAuthUrl, DiscoveryUrl, Endpoint, EndpointUrl, JwksUrl,

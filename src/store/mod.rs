@@ -240,13 +240,15 @@ pub(crate) async fn lock_file(
     let started = std::time::Instant::now();
     loop {
         let f = file.clone();
-        let attempt = tokio::task::spawn_blocking(move || fs4::FileExt::try_lock(&*f))
+        // std's OS lock (flock / LockFileEx, Rust 1.89): two processes never refresh
+        // the same rotated refresh token at once.
+        let attempt = tokio::task::spawn_blocking(move || f.try_lock())
             .await
             .map_err(|e| StoreError::Backend(format!("a file task failed: {e}").into()))?;
         match attempt {
             Ok(()) => return Ok(file),
-            Err(fs4::TryLockError::WouldBlock) => {}
-            Err(fs4::TryLockError::Error(source)) => {
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => {
                 return Err(StoreError::Io {
                     action: "lock",
                     path,
