@@ -15,6 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 REPS="${REPS:-1}"
+# A library is built with its user's profile, not with this workspace's (whose release
+# profile links the binaries with fat LTO in one codegen unit): both builds use cargo's
+# default release settings.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 JOBS="${JOBS:-$(nproc)}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

@@ -2,7 +2,9 @@
 # Measures `lexoffice-login token` on a fresh stored login: the whole process (start,
 # settings, reading the store, printing), which is what a script pays per call, against
 # a bare process start: a hello-world Rust binary built the same way (cargo build
-# --release, same toolchain, same target directory), in the same hyperfine run.
+# --release with the workspace's [profile.release] settings copied into its manifest,
+# i.e. fat LTO in one codegen unit; same toolchain, same target directory), in the same
+# hyperfine run.
 #
 #   bash benches/cli_token.sh            # RUNS=300 by default
 #
@@ -25,10 +27,12 @@ cargo build --release --quiet -p lexoffice-login-cli --bin lexoffice-login
 BIN="$CARGO_TARGET_DIR/release/lexoffice-login"
 
 WORK="$(mktemp -d)"
-# The reference: a bare process start, built the same way.
+# The reference: a bare process start, built the same way (the workspace's release
+# profile, copied: from its [profile.release] line to the next blank line).
 mkdir -p "$WORK/hello/src"
-printf '[package]\nname = "hello-bench"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n' \
+printf '[package]\nname = "hello-bench"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n\n' \
 	>"$WORK/hello/Cargo.toml"
+sed -n '/^\[profile\.release\]/,/^$/p' Cargo.toml >>"$WORK/hello/Cargo.toml"
 echo 'fn main() { println!("hello"); }' >"$WORK/hello/src/main.rs"
 cargo build --release --quiet --manifest-path "$WORK/hello/Cargo.toml"
 HELLO="$CARGO_TARGET_DIR/release/hello-bench"

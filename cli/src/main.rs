@@ -58,10 +58,15 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     init_logging(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // `sandbox` serves many clients at once (test suites, benchmarks): a worker thread
+    // per core. The other commands do one request at a time, and one thread starts
+    // faster (`token` is called by scripts, per call).
+    let mut runtime = match cli.command {
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             errln!("error: could not start the async runtime: {e}");
