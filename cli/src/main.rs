@@ -58,12 +58,14 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     init_logging(cli.global.verbose);
-    // `sandbox` serves many clients at once (test suites, benchmarks): a worker thread
-    // per core. The other commands do one request at a time, and one thread starts
-    // faster (`token` is called by scripts, per call).
+    // The servers, `sandbox` (test suites, benchmarks) and `bff` (every browser of an
+    // app), serve many clients at once: a worker thread per core. The other commands do
+    // one request at a time, and one thread starts faster (`token` is called by
+    // scripts, per call).
     let mut runtime = match cli.command {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Bff(_) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     let runtime = match runtime.enable_all().build() {
