@@ -63,7 +63,7 @@ impl PostgresRateBudget {
     /// A budget of `rate` per key on `pool`. The table must exist: it is made by
     /// [`PostgresStore`]'s migrations ([`PostgresStore::migrate`], or
     /// [`PostgresRateBudget::migrate`] where no store runs on this database).
-    /// [`PostgresStore::rate_budget`] makes one on the store's pool.
+    /// [`PostgresRateBudget::on_store`] makes one on a store's pool.
     pub fn new(pool: PgPool, rate: BudgetRate) -> Self {
         Self { pool, rate }
     }

@@ -397,12 +397,5 @@ mod tests {
         assert!(!format!("{id:?}").contains(id.secret()));
         let other = store.create(session(2)).await.unwrap();
         assert_ne!(id.secret(), other.secret());
-        assert_eq!(
-            store
-                .touch(&SessionId::from_cookie("forged"))
-                .await
-                .unwrap(),
-            SessionLookup::Unknown
-        );
     }
 }
