@@ -21,7 +21,7 @@ use lexoffice_login::store::{EncryptionKey, FileStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Fault, Sandbox, SandboxBuilder, SandboxRoute as SbEndpoint};
 use rand::Rng;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Set in a child: what it does (`once` or `loop`).
@@ -56,15 +56,7 @@ fn store_key() -> EncryptionKey {
 ///   call, until it is killed.
 #[test]
 fn child_worker() {
-    let Ok(mode) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(child_main(&mode));
+    child_process::run_as_child(CHILD_ENV, |mode| async move { child_main(&mode).await });
 }
 
 async fn child_main(mode: &str) {
@@ -89,12 +81,7 @@ async fn child_main(mode: &str) {
     println!("LL_READY");
     match mode {
         "once" => {
-            tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).unwrap();
-            })
-            .await
-            .unwrap();
+            child_process::wait_for_go().await;
             match manager.access_token().await {
                 Ok(t) => println!("LL_OK {}", digest(t.secret())),
                 Err(e) => println!("LL_ERR {e}"),
@@ -248,21 +235,7 @@ impl Worker {
     /// The next `LL_` line of the child (libtest prints its own lines too); `None` at
     /// the end of its output.
     async fn next_marker(&mut self) -> Option<String> {
-        let read = async {
-            loop {
-                let mut line = String::new();
-                if self.stdout.read_line(&mut line).await.ok()? == 0 {
-                    return None;
-                }
-                let line = line.trim();
-                if let Some(at) = line.find("LL_") {
-                    return Some(line[at..].to_owned());
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(20), read)
-            .await
-            .expect("the child answers within 20 s")
+        child_process::next_marker(&mut self.stdout, Duration::from_secs(20)).await
     }
 
     async fn ready(&mut self) {

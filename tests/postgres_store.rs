@@ -24,7 +24,7 @@ use lexoffice_login::{
     AccessToken, Client, FixedClock, ManagerOptions, Settings, TokenManager, TokenSet,
 };
 use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 
 const SCOPES: [&str; 5] = [
     "openid",
@@ -498,15 +498,7 @@ async fn two_replicas_refresh_once_per_expiry() {
 /// `LL_ERR <error>`.
 #[test]
 fn child_worker() {
-    if std::env::var(CHILD_ENV).is_err() {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    child_process::run_as_child(CHILD_ENV, |_| async {
         let settings = Settings::builder(env("LL_ISSUER"), env("LL_CLIENT_ID"), env("LL_REDIRECT"))
             .client_secret(env("LL_CLIENT_SECRET"))
             .scopes(SCOPES)
@@ -517,12 +509,7 @@ fn child_worker() {
         let store = store_at(&env("LL_PG_URL"), store_key(), Duration::from_secs(20)).await;
         let manager = TokenManager::new(client, store, key(), options().max_attempts(1));
         println!("LL_READY");
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).unwrap();
-        })
-        .await
-        .unwrap();
+        child_process::wait_for_go().await;
         match manager.access_token().await {
             Ok(t) => println!("LL_OK {}", digest(t.secret())),
             Err(e) => println!("LL_ERR {e}"),
@@ -532,20 +519,9 @@ fn child_worker() {
 
 /// The next `LL_` line of a child.
 async fn marker(out: &mut BufReader<tokio::process::ChildStdout>) -> String {
-    let read = async {
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).await.unwrap() == 0 {
-                return "EOF".to_owned();
-            }
-            if let Some(at) = line.find("LL_") {
-                return line[at..].trim().to_owned();
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), read)
+    child_process::next_marker(out, Duration::from_secs(30))
         .await
-        .expect("the child answers within 30 s")
+        .unwrap_or_else(|| "EOF".to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

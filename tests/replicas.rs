@@ -34,7 +34,7 @@ use lexoffice_login::ratelimit::{BudgetRate, PostgresRateBudget, RateBudget};
 use lexoffice_login::store::{EncryptionKey, PostgresStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ErrorKind, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Sandbox, SandboxBuilder};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const CHILD_ENV: &str = "LL_REPLICA";
@@ -87,15 +87,7 @@ fn options() -> ManagerOptions {
 /// - `loop`: force-refreshes the connections one after another until killed.
 #[test]
 fn replica_worker() {
-    let Ok(mode) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(replica_main(&mode));
+    child_process::run_as_child(CHILD_ENV, |mode| async move { replica_main(&mode).await });
 }
 
 async fn replica_main(mode: &str) {
@@ -112,12 +104,7 @@ async fn replica_main(mode: &str) {
     let registry =
         Connections::with_options(store(&env("LL_DATABASE")).await, options()).with_client(client);
     println!("LL_READY");
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).unwrap();
-    })
-    .await
-    .unwrap();
+    child_process::wait_for_go().await;
     match mode {
         "race" => {
             let mut tasks = tokio::task::JoinSet::new();
@@ -261,20 +248,7 @@ struct Replica {
 
 impl Replica {
     async fn next_marker(&mut self) -> Option<String> {
-        let read = async {
-            loop {
-                let mut line = String::new();
-                if self.stdout.read_line(&mut line).await.ok()? == 0 {
-                    return None;
-                }
-                if let Some(at) = line.find("LL_") {
-                    return Some(line[at..].trim().to_owned());
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(120), read)
-            .await
-            .expect("the replica answers within 120 s")
+        child_process::next_marker(&mut self.stdout, Duration::from_secs(120)).await
     }
 
     async fn ready(&mut self) {
