@@ -35,8 +35,8 @@ use lexoffice_login::providers::Provider;
 use lexoffice_login::ratelimit::{BudgetRate, RateBudget};
 use lexoffice_login::store::StoreKey;
 use lexoffice_login::web::{
-    BrowserSession, PendingConnect, PendingStore, SessionId, SessionLookup, SessionStore,
-    SessionTimeouts, SessionUser, StateHash,
+    BrowserSession, PendingConnect, PendingStore, PendingStoreError, SessionId, SessionLookup,
+    SessionStore, SessionTimeouts, SessionUser, StateHash, DEFAULT_PENDING_TTL as PENDING_TTL,
 };
 use lexoffice_login::Client;
 use serde_json::json;
@@ -58,8 +58,6 @@ pub const COOKIE_SECURE: &str = "__Host-lexoffice_bff";
 pub const COOKIE_LOOPBACK: &str = "lexoffice_bff";
 /// The largest request body proxied to the API.
 const MAX_BODY: usize = 2 * 1024 * 1024;
-/// How long a started login waits for its callback.
-const PENDING_TTL: Duration = Duration::from_secs(600);
 
 /// Request headers passed on to the API (nothing else: no Cookie, no Authorization,
 /// no Origin).
@@ -526,7 +524,7 @@ async fn login<B: Stores>(State(app): State<Arc<App<B>>>, RawQuery(query): RawQu
         .await
     {
         Ok(()) => {}
-        Err(lexoffice_login::web::PendingStoreError::Full) => {
+        Err(PendingStoreError::Full) => {
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many logins are under way",
