@@ -36,6 +36,16 @@ fn cookie_pair(h: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
+/// `GET url` with the `Cookie` header `cookie` (redirects not followed).
+async fn get_with_cookie(url: impl reqwest::IntoUrl, cookie: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 struct LoggedIn {
     /// `lexoffice_bff=...`
     session: String,
@@ -73,12 +83,7 @@ async fn login(w: &World, old_session: Option<&str>) -> LoggedIn {
     if let Some(old) = old_session {
         cookie = format!("{cookie}; {old}");
     }
-    let r = c
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&callback, &cookie).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
     let set_cookie = set_cookies(r.headers())
         .into_iter()
@@ -94,12 +99,7 @@ async fn login(w: &World, old_session: Option<&str>) -> LoggedIn {
 }
 
 async fn session(w: &World, cookie: &str) -> (StatusCode, String) {
-    let r = http()
-        .get(w.url("/auth/session"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/auth/session"), cookie).await;
     (r.status(), r.text().await.unwrap())
 }
 
@@ -185,12 +185,7 @@ async fn a_replayed_callback_and_open_redirects_are_refused() {
     .await;
     let me = login(&w, None).await;
     let grants = w.sandbox.stats().token_grants("authorization_code");
-    let r = http()
-        .get(&me.callback)
-        .header("cookie", &me.binding)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&me.callback, &me.binding).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookies(r.headers()).is_empty());
     assert_eq!(
@@ -247,12 +242,7 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
     let me = login(&w, None).await;
     let cookie = format!("{}; other_app_cookie=secret-cookie-value", me.session);
 
-    let r = http()
-        .get(w.url("/api/v1/profile"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/api/v1/profile"), &cookie).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         set_cookies(r.headers()).is_empty(),
@@ -287,19 +277,9 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
     let r = http().get(w.url("/api/v1/profile")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Outside the API's path: refused, no token sent.
-    let r = http()
-        .get(w.url("/api/oauth2/userinfo"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/api/oauth2/userinfo"), &cookie).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = http()
-        .get(w.url("/api/v1/../oauth2/userinfo"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/api/v1/../oauth2/userinfo"), &cookie).await;
     assert_ne!(r.status(), StatusCode::OK);
     assert_eq!(w.sandbox.stats().requests(SandboxRoute::Profile), before);
 
@@ -385,12 +365,7 @@ async fn the_api_proxy_adds_the_bearer_strips_cookies_and_csrf_is_enforced() {
         );
     }
     assert_eq!(session(&w, &me.session).await.0, StatusCode::UNAUTHORIZED);
-    let r = http()
-        .get(w.url("/api/v1/profile"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/api/v1/profile"), &cookie).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -561,12 +536,7 @@ async fn the_rate_budget_keeps_api_calls_under_the_providers_limit() {
     let me = login(&w, None).await;
     let started = std::time::Instant::now();
     for _ in 0..4 {
-        let r = http()
-            .get(w.url("/api/v1/profile"))
-            .header("cookie", &me.session)
-            .send()
-            .await
-            .unwrap();
+        let r = get_with_cookie(w.url("/api/v1/profile"), &me.session).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     assert!(
@@ -614,12 +584,7 @@ async fn behind_https_the_cookies_are_secure_and_host_prefixed() {
     }
     assert!(!attrs.iter().any(|a| a.starts_with("domain")), "{binding}");
     // The session cookie of a loopback BFF is not accepted under the https name.
-    let r = http()
-        .get(w.url("/auth/session"))
-        .header("cookie", "lexoffice_bff=whatever")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/auth/session"), "lexoffice_bff=whatever").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A state-changing call from the public origin passes the origin check.
     let r = http()
@@ -669,40 +634,20 @@ async fn replicas_share_logins_and_sessions_in_postgres() {
         "{callback}"
     );
     // ... completed on replica B.
-    let r = c
-        .get(callback.replacen(&public, &b.base, 1))
-        .header("cookie", &binding)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(callback.replacen(&public, &b.base, 1), &binding).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
     assert_eq!(location(&r), "/app");
     let session_cookie = cookie_pair(r.headers(), "lexoffice_bff").expect("a session cookie");
     // The same callback on A: refused, the login was taken once.
-    let r = c
-        .get(callback.replacen(&public, &w.base, 1))
-        .header("cookie", &binding)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(callback.replacen(&public, &w.base, 1), &binding).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // The session works on both replicas; A calls the API with the tokens B stored.
     for base in [&w.base, &b.base] {
-        let r = c
-            .get(format!("{base}/auth/session"))
-            .header("cookie", &session_cookie)
-            .send()
-            .await
-            .unwrap();
+        let r = get_with_cookie(format!("{base}/auth/session"), &session_cookie).await;
         assert_eq!(r.status(), StatusCode::OK, "{base}");
     }
-    let r = c
-        .get(w.url("/api/v1/profile"))
-        .header("cookie", &session_cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(w.url("/api/v1/profile"), &session_cookie).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["organizationId"].is_string(), "{v}");
@@ -734,12 +679,7 @@ async fn replicas_share_logins_and_sessions_in_postgres() {
     // Replica A restarts: the session is still there.
     w.bff.kill().await.unwrap();
     let a2 = w.replica(&opts()).await;
-    let r = c
-        .get(a2.url("/auth/session"))
-        .header("cookie", &session_cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(a2.url("/auth/session"), &session_cookie).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -758,12 +698,7 @@ async fn replicas_share_logins_and_sessions_in_postgres() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(w.sandbox.stats().requests(SandboxRoute::Revoke) > revokes);
-    let r = c
-        .get(a2.url("/auth/session"))
-        .header("cookie", &session_cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(a2.url("/auth/session"), &session_cookie).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
