@@ -11,7 +11,7 @@
 #[path = "support/child_process.rs"]
 mod child_process;
 
-use child_process::{digest, env};
+use child_process::{child_command, digest, env, ChildProcess};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -21,8 +21,6 @@ use lexoffice_login::store::{EncryptionKey, FileStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Fault, Sandbox, SandboxBuilder, SandboxRoute as SbEndpoint};
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Set in a child: what it does (`once` or `loop`).
 const CHILD_ENV: &str = "LL_CHILD";
@@ -150,41 +148,19 @@ impl Setup {
     }
 
     /// Starts a child in `mode` and waits until it is ready.
-    async fn spawn(&self, mode: &str, margin: Duration) -> Worker {
+    async fn spawn(&self, mode: &str, margin: Duration) -> ChildProcess {
         let mut worker = self.start(mode, margin);
         worker.ready().await;
         worker
     }
 
     /// Starts a child in `mode`.
-    fn start(&self, mode: &str, margin: Duration) -> Worker {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, mode)
-            .env("LL_ISSUER", self.sandbox.issuer())
-            .env("LL_CLIENT_ID", self.sandbox.client_id())
-            .env(
-                "LL_CLIENT_SECRET",
-                self.sandbox.client_secret().unwrap_or_default(),
-            )
-            .env("LL_REDIRECT", self.sandbox.redirect_uri())
-            .env("LL_DIR", self.dir.path())
+    fn start(&self, mode: &str, margin: Duration) -> ChildProcess {
+        let mut cmd = child_command(CHILD_TEST, CHILD_ENV, mode, &self.sandbox);
+        cmd.env("LL_DIR", self.dir.path())
             .env("LL_STORE_KEY", store_key().to_base64())
-            .env("LL_MARGIN_MS", margin.as_millis().to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the test binary starts again as a child");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Worker {
-            child,
-            stdin,
-            stdout,
-        }
+            .env("LL_MARGIN_MS", margin.as_millis().to_string());
+        ChildProcess::spawn(cmd, Stdio::null(), Duration::from_secs(20))
     }
 
     fn fresh_manager(&self) -> TokenManager<FileStore> {
@@ -222,38 +198,6 @@ impl Setup {
             );
         }
         stored
-    }
-}
-
-struct Worker {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Worker {
-    /// The next `LL_` line of the child (libtest prints its own lines too); `None` at
-    /// the end of its output.
-    async fn next_marker(&mut self) -> Option<String> {
-        child_process::next_marker(&mut self.stdout, Duration::from_secs(20)).await
-    }
-
-    async fn ready(&mut self) {
-        let ready = self.next_marker().await;
-        assert_eq!(ready.as_deref(), Some("LL_READY"), "the child is ready");
-    }
-
-    async fn go(&mut self) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    /// SIGKILL (on Unix) and reap.
-    async fn kill(mut self) {
-        self.child.start_kill().unwrap();
-        let status = self.child.wait().await.unwrap();
-        assert!(!status.success(), "the child was killed, not finished");
     }
 }
 
@@ -314,7 +258,7 @@ async fn eight_processes_refresh_exactly_once() {
 
     // All eight are started, have discovered the provider and built their manager...
     let started = Instant::now();
-    let mut workers: Vec<Worker> = (0..8).map(|_| setup.start("once", margin)).collect();
+    let mut workers: Vec<ChildProcess> = (0..8).map(|_| setup.start("once", margin)).collect();
     for w in &mut workers {
         w.ready().await;
     }

@@ -11,7 +11,7 @@ mod pg;
 #[path = "support/child_process.rs"]
 mod child_process;
 
-use child_process::{digest, env};
+use child_process::{child_command, digest, env, ChildProcess};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,6 @@ use lexoffice_login::{
     AccessToken, Client, FixedClock, ManagerOptions, Settings, TokenManager, TokenSet,
 };
 use lexoffice_login_sandbox::{Sandbox, SandboxRoute as SbEndpoint};
-use tokio::io::{AsyncWriteExt, BufReader};
 
 const SCOPES: [&str; 5] = [
     "openid",
@@ -517,13 +516,6 @@ fn child_worker() {
     });
 }
 
-/// The next `LL_` line of a child.
-async fn marker(out: &mut BufReader<tokio::process::ChildStdout>) -> String {
-    child_process::next_marker(out, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|| "EOF".to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_refresh_once() {
     let (url, store) = fresh_store().await;
@@ -540,38 +532,25 @@ async fn three_processes_refresh_once() {
 
     let mut children = Vec::new();
     for _ in 0..3 {
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_worker", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, "1")
-            .env("LL_ISSUER", sandbox.issuer())
-            .env("LL_CLIENT_ID", sandbox.client_id())
-            .env(
-                "LL_CLIENT_SECRET",
-                sandbox.client_secret().unwrap_or_default(),
-            )
-            .env("LL_REDIRECT", sandbox.redirect_uri())
-            .env("LL_PG_URL", &url)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the test binary starts again as a child");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        assert_eq!(marker(&mut stdout).await, "LL_READY");
-        children.push((child, stdin, stdout));
+        let mut cmd = child_command("child_worker", CHILD_ENV, "1", &sandbox);
+        cmd.env("LL_PG_URL", &url);
+        let mut child = ChildProcess::spawn(cmd, Stdio::null(), Duration::from_secs(30));
+        child.ready().await;
+        children.push(child);
     }
     let started = Instant::now();
-    for (_, stdin, _) in &mut children {
-        stdin.write_all(b"go\n").await.unwrap();
-        stdin.flush().await.unwrap();
+    for child in &mut children {
+        child.go().await;
     }
     let mut answers = Vec::new();
-    for (child, _, stdout) in &mut children {
-        answers.push(marker(stdout).await);
-        child.wait().await.unwrap();
+    for child in &mut children {
+        answers.push(
+            child
+                .next_marker()
+                .await
+                .unwrap_or_else(|| "EOF".to_owned()),
+        );
+        child.child.wait().await.unwrap();
     }
     eprintln!("3 processes: {:?}", started.elapsed());
     assert!(

@@ -22,7 +22,7 @@ mod pg;
 #[path = "support/child_process.rs"]
 mod child_process;
 
-use child_process::env;
+use child_process::{child_command, env, ChildProcess};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,8 +34,6 @@ use lexoffice_login::ratelimit::{BudgetRate, PostgresRateBudget, RateBudget};
 use lexoffice_login::store::{EncryptionKey, PostgresStore, StoreKey, TokenStore};
 use lexoffice_login::{Client, ErrorKind, ManagerOptions, Settings, TokenManager, TokenSet};
 use lexoffice_login_sandbox::{Sandbox, SandboxBuilder};
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const CHILD_ENV: &str = "LL_REPLICA";
 const CHILD_TEST: &str = "replica_worker";
@@ -202,34 +200,12 @@ impl Setup {
         }
     }
 
-    fn spawn(&self, mode: &str, n: usize) -> Replica {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, mode)
-            .env("LL_ISSUER", self.sandbox.issuer())
-            .env("LL_CLIENT_ID", self.sandbox.client_id())
-            .env(
-                "LL_CLIENT_SECRET",
-                self.sandbox.client_secret().unwrap_or_default(),
-            )
-            .env("LL_REDIRECT", self.sandbox.redirect_uri())
-            .env("LL_DATABASE", &self.url)
+    fn spawn(&self, mode: &str, n: usize) -> ChildProcess {
+        let mut cmd = child_command(CHILD_TEST, CHILD_ENV, mode, &self.sandbox);
+        cmd.env("LL_DATABASE", &self.url)
             .env("LL_CONNECTIONS", n.to_string())
-            .env("LL_API_BASE", self.sandbox.api_base().to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the test binary starts again as a replica");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Replica {
-            child,
-            stdin,
-            stdout,
-        }
+            .env("LL_API_BASE", self.sandbox.api_base().to_string());
+        ChildProcess::spawn(cmd, Stdio::piped(), Duration::from_secs(120))
     }
 }
 
@@ -240,35 +216,13 @@ fn expired(mut tokens: TokenSet) -> TokenSet {
     tokens
 }
 
-struct Replica {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Replica {
-    async fn next_marker(&mut self) -> Option<String> {
-        child_process::next_marker(&mut self.stdout, Duration::from_secs(120)).await
-    }
-
-    async fn ready(&mut self) {
-        assert_eq!(self.next_marker().await.as_deref(), Some("LL_READY"));
-    }
-
-    async fn go(&mut self) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_two_hundred_connections_one_refresh_each() {
     let n = 200;
     // The sandbox's API allows API_RATE requests a second per client, as the budget.
     let setup = Setup::new(Sandbox::builder().rate_limit_per_second(API_RATE as u32), n).await;
     let before = setup.sandbox.stats().token_grants("refresh_token");
-    let mut replicas: Vec<Replica> = (0..3).map(|_| setup.spawn("race", n)).collect();
+    let mut replicas: Vec<ChildProcess> = (0..3).map(|_| setup.spawn("race", n)).collect();
     for r in &mut replicas {
         r.ready().await;
     }
