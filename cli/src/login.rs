@@ -248,24 +248,14 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<(), CliError> {
             .map_err(|()| CliError::new(Exit::Config, "the redirect URI cannot take a port"))?;
         settings = settings.with_redirect_uri(redirect)?;
     }
+    if args.paste {
+        // The free port is known now: nothing listens on it; the browser's redirect
+        // fails, and its address is pasted here.
+        drop(listener);
+        return paste_login(ctx, args, settings, store, options, interrupt).await;
+    }
     let redirect_uri = settings.redirect_uri().clone();
     let (client, url, pending) = begin(ctx, settings, options, &mut interrupt).await?;
-
-    if args.paste {
-        // Nothing listens: the browser's redirect fails, and its address is pasted here.
-        drop(listener);
-        return paste_wait(
-            ctx,
-            args,
-            client,
-            store,
-            url,
-            pending,
-            &redirect_uri,
-            interrupt,
-        )
-        .await;
-    }
 
     let (tx, mut rx) = mpsc::channel::<Callback>(8);
     let app = Router::new().fallback(on_request).with_state(Server {
@@ -503,7 +493,8 @@ async fn begin(
     Ok((client, url, pending))
 }
 
-/// `login --paste` with a fixed redirect URI: nothing is bound at all.
+/// `login --paste`: nothing listens on the redirect URI (with port 0, a free port was
+/// only looked up).
 async fn paste_login(
     ctx: &Ctx,
     args: &LoginArgs,
