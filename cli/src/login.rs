@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -91,14 +91,7 @@ impl IntoResponse for Page {
             t = escape(self.title),
             m = escape(&self.message)
         );
-        let mut resp = (self.status, Html(body)).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        resp
+        crate::headers::no_store((self.status, Html(body)).into_response())
     }
 }
 

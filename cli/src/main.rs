@@ -25,6 +25,7 @@ mod commands;
 mod context;
 mod discover;
 mod error;
+mod headers;
 mod login;
 mod logins;
 #[cfg(feature = "sandbox")]
