@@ -11,7 +11,7 @@ use lexoffice_login_sandbox::{
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use support::sandbox_raw::{error_of, http, str_field};
+use support::sandbox_raw::{error_of, get_json, http, str_field};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -61,21 +61,10 @@ async fn poll(sb: &Sandbox, device_code: &str) -> Response {
     .unwrap()
 }
 
-async fn get_json(sb: &Sandbox, path: &str) -> Value {
-    http()
-        .get(sb.url(path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn whole_flow_with_the_verification_page() {
     let sb = start(fast()).await;
-    let doc = get_json(&sb, "/.well-known/openid-configuration").await;
+    let doc: Value = get_json(&sb, "/.well-known/openid-configuration").await;
     assert_eq!(
         doc["device_authorization_endpoint"],
         format!("{}/oauth2/device_authorization", sb.issuer())
@@ -138,7 +127,7 @@ async fn whole_flow_with_the_verification_page() {
 
     // The ID token verifies against the JWKS and has no nonce.
     let jwt = str_field(&t, "id_token");
-    let jwks: JwkSet = serde_json::from_value(get_json(&sb, "/oauth2/jwks").await).unwrap();
+    let jwks: JwkSet = get_json(&sb, "/oauth2/jwks").await;
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     let key = DecodingKey::from_jwk(jwks.find(&header.kid.unwrap()).unwrap()).unwrap();
     let mut v = Validation::new(Algorithm::RS256);

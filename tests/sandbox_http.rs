@@ -16,7 +16,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::sandbox_raw::{
-    authorize, challenge, error_of, http, location, query_of, str_field, VERIFIER,
+    authorize, challenge, error_of, get_json, http, location, query_of, str_field, VERIFIER,
 };
 
 async fn start(b: SandboxBuilder) -> Sandbox {
@@ -64,18 +64,6 @@ async fn refresh(sb: &Sandbox, rt: &str, scope: Option<&str>) -> Response {
         form.push(("scope", s));
     }
     token_post(sb).form(&form).send().await.unwrap()
-}
-
-/// GET `path` and read the JSON answer.
-async fn get_json<T: serde::de::DeserializeOwned>(sb: &Sandbox, path: &str) -> T {
-    http()
-        .get(sb.url(path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn userinfo(sb: &Sandbox, at: &str) -> Response {

@@ -25,6 +25,18 @@ pub fn http() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
+/// GET `path` on the sandbox and read the JSON answer.
+pub async fn get_json<T: serde::de::DeserializeOwned>(sb: &Sandbox, path: &str) -> T {
+    http()
+        .get(sb.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The query parameters of a URL.
 pub fn query_of(location: &str) -> HashMap<String, String> {
     url::Url::parse(location)
